@@ -1,0 +1,1 @@
+"""chatkeep: a conversation-history service on PostgreSQL."""

@@ -1,0 +1,136 @@
+"""Conversations: create, list, read, patch, delete."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from litestar.response import Response
+
+from service import cursor
+from service.api.params import ConversationId, Cursor, Limit, UserFilter
+from service.errors import Conflict, NotFound
+from service.models import Conversation, ConversationCreate, ConversationPage, ConversationPatch
+from service.db import PooledConnection
+from service.settings import Settings
+from service.store import conversations
+from service.validation import (
+    check_conversation_create,
+    check_conversation_patch,
+    check_page_limit,
+    reject_nul,
+)
+
+
+def not_found(conversation_id: uuid.UUID) -> NotFound:
+    return NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+
+
+def _same_conversation(stored: Conversation, body: ConversationCreate) -> bool:
+    return (stored.title, stored.user_id, stored.metadata) == (
+        body.title,
+        body.user_id,
+        body.metadata,
+    )
+
+
+class ConversationController(Controller):
+    path = "/v1/conversations"
+    tags = ["conversations"]
+
+    @post("/", status_code=201)
+    async def create_conversation(
+        self,
+        data: JSONBody[ConversationCreate],
+        conn: NamedDependency[PooledConnection],
+        state: State,
+    ) -> Response[Conversation]:
+        """Create a conversation. Posting the same id and body again returns it (200); the same
+        id with a different body is a 409."""
+        settings: Settings = state.settings
+        check_conversation_create(data, settings)
+        conversation_id = data.id or uuid.uuid4()
+        created = await conversations.insert(
+            conn,
+            conversation_id=conversation_id,
+            title=data.title,
+            user_id=data.user_id,
+            metadata=data.metadata,
+        )
+        if created:
+            return Response(created, status_code=201)
+        existing = await conversations.get(conn, conversation_id=conversation_id)
+        if existing is None or not _same_conversation(existing, data):
+            raise Conflict(f"conversation {conversation_id} already exists", field="id")
+        return Response(existing, status_code=200)
+
+    @get("/")
+    async def list_conversations(
+        self,
+        conn: NamedDependency[PooledConnection],
+        state: State,
+        user_id: UserFilter = None,
+        limit: Limit = None,
+        cursor_: Cursor = None,
+    ) -> ConversationPage:
+        """Conversations, newest updated first, keyset-paginated: pass `next_cursor` back as
+        `cursor` for the next page; it is null on the last page."""
+        settings: Settings = state.settings
+        page_size = settings.default_page if limit is None else limit
+        check_page_limit(page_size, settings)
+        reject_nul(user_id, "user_id")
+        after_updated_at, after_id = cursor.decode(cursor_)
+        rows = await conversations.list_recent(
+            conn,
+            user_id=user_id,
+            after_updated_at=after_updated_at,
+            after_id=after_id,
+            limit=page_size + 1,
+        )
+        items = rows[:page_size]
+        next_cursor = (
+            cursor.encode(items[-1].updated_at, items[-1].id) if len(rows) > page_size else None
+        )
+        return ConversationPage(items=items, next_cursor=next_cursor)
+
+    @get("/{conversation_id:str}")
+    async def get_conversation(
+        self, conversation_id: ConversationId, conn: NamedDependency[PooledConnection]
+    ) -> Conversation:
+        """One conversation."""
+        found = await conversations.get(conn, conversation_id=conversation_id)
+        if found is None:
+            raise not_found(conversation_id)
+        return found
+
+    @patch("/{conversation_id:str}")
+    async def patch_conversation(
+        self,
+        conversation_id: ConversationId,
+        data: JSONBody[ConversationPatch],
+        conn: NamedDependency[PooledConnection],
+        state: State,
+    ) -> Conversation:
+        """Change the title and/or replace the metadata; fields left out stay as they are."""
+        check_conversation_patch(data, state.settings)
+        updated = await conversations.update(
+            conn,
+            conversation_id=conversation_id,
+            set_title=isinstance(data.title, str) or data.title is None,
+            title=data.title if isinstance(data.title, str) else None,
+            metadata=data.metadata if isinstance(data.metadata, dict) else None,
+        )
+        if updated is None:
+            raise not_found(conversation_id)
+        return updated
+
+    @delete("/{conversation_id:str}", status_code=204)
+    async def delete_conversation(
+        self, conversation_id: ConversationId, conn: NamedDependency[PooledConnection]
+    ) -> None:
+        """Delete a conversation with all its messages."""
+        if not await conversations.delete(conn, conversation_id=conversation_id):
+            raise not_found(conversation_id)

@@ -1,0 +1,34 @@
+"""Path and query parameters shared by the controllers, with their OpenAPI descriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from litestar.params import PathParameter, QueryParameter
+
+ConversationId = Annotated[UUID, PathParameter(description="The conversation's id (a UUID).")]
+MessageId = Annotated[UUID, PathParameter(description="The message's id (a UUID).")]
+Limit = Annotated[
+    int | None, QueryParameter(description="Page size, 1 to the configured maximum (1000).")
+]
+UserFilter = Annotated[str | None, QueryParameter(description="Only this user's conversations.")]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(name="cursor", description="The `next_cursor` of the previous page."),
+]
+Before = Annotated[
+    int | None,
+    QueryParameter(description="Only messages with a lower seq; pages backward from here."),
+]
+After = Annotated[
+    int | None,
+    QueryParameter(description="Only messages with a higher seq; pages forward from here."),
+]
+Order = Annotated[
+    Literal["asc", "desc"],
+    QueryParameter(description="Order of the items within the page: by seq, asc or desc."),
+]
+TopicFilter = Annotated[
+    str | None, QueryParameter(description="Only messages labelled with this topic.")
+]

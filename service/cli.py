@@ -1,0 +1,171 @@
+"""The ``chatkeep`` command: serve, migrate, rollback, check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import asyncpg
+
+from service import migrations
+from service.dburl import DatabaseUrlError, asyncpg_dsn, redacted
+from service.embedded import EmbeddedError, EmbeddedPostgres
+from service.queries import queries
+from service.settings import Settings, SettingsError, settings_from_env
+
+log = logging.getLogger("chatkeep")
+LATENCY_SAMPLES = 5
+
+
+class CommandError(Exception):
+    """A command cannot go on; the message tells the operator what to do."""
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    raise CommandError(
+        "DATABASE_URL is not set (only `chatkeep serve` falls back to the embedded server)"
+    )
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    embedded = None
+    database_url = settings.database_url
+    if not database_url:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        database_url = embedded.start()
+        print(
+            f"chatkeep: embedded PostgreSQL at {database_url} (data in {embedded.pgdata})",
+            flush=True,
+        )
+    try:
+        if embedded or args.migrate:
+            applied = migrations.apply(database_url)
+            print(f"chatkeep: migrations applied: {', '.join(applied) or 'none pending'}")
+        # Workers are separate processes that read their settings from the environment.
+        os.environ["DATABASE_URL"] = database_url
+        uvicorn.run(
+            "service.app:create_app",
+            factory=True,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers or settings.workers,
+            log_level=settings.log_level,
+            loop="uvloop",
+            http="httptools",
+            proxy_headers=False,
+        )
+    finally:
+        if embedded:
+            embedded.stop()
+    return 0
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> int:
+    applied = migrations.apply(_database_url(settings))
+    print(f"applied: {', '.join(applied)}" if applied else "nothing to apply: schema is current")
+    return 0
+
+
+def rollback(settings: Settings, args: argparse.Namespace) -> int:
+    rolled_back = migrations.rollback(_database_url(settings), None if args.all else args.count)
+    print(f"rolled back: {', '.join(rolled_back)}" if rolled_back else "nothing to roll back")
+    return 0
+
+
+async def _check(database_url: str, settings: Settings) -> int:
+    print(f"database:  {redacted(database_url)}")
+    started = time.perf_counter()
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(database_url), timeout=settings.connect_timeout)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        print(f"connect:   FAILED ({type(exc).__name__}: {exc})")
+        return 1
+    try:
+        print(f"connect:   ok in {(time.perf_counter() - started) * 1000:.1f} ms")
+        version = await queries().val(conn, "health.server_version")
+        print(f"server:    {version}")
+        samples = []
+        for _ in range(LATENCY_SAMPLES):
+            sent = time.perf_counter()
+            await conn.fetchval("SELECT 1")
+            samples.append((time.perf_counter() - sent) * 1000)
+        print(f"latency:   {sorted(samples)[len(samples) // 2]:.2f} ms round trip (median)")
+        try:
+            rows = await queries().many(conn, "health.applied_migrations")
+        except asyncpg.UndefinedTableError:
+            rows = []
+        applied = [row["migration_id"] for row in rows]
+        missing = migrations.pending(set(applied))
+        print(f"applied:   {', '.join(applied) or 'none'}")
+        print(f"pending:   {', '.join(missing) or 'none'}")
+    finally:
+        await conn.close()
+    healthy = not missing
+    print("status:    " + ("healthy" if healthy else "NOT healthy: run `chatkeep migrate`"))
+    return 0 if healthy else 1
+
+
+def check(settings: Settings, args: argparse.Namespace) -> int:
+    database_url = settings.database_url
+    if not database_url:
+        database_url = EmbeddedPostgres(settings.data_dir).running_url() or ""
+        if not database_url:
+            raise CommandError(
+                f"DATABASE_URL is not set and no embedded server runs in {settings.data_dir}"
+            )
+    return asyncio.run(_check(database_url, settings))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatkeep", description="Conversation-history service on PostgreSQL."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser(
+        "serve", help="run the HTTP service (embedded PostgreSQL when DATABASE_URL is unset)"
+    )
+    serve_parser.add_argument("--host", help="bind address (CHATKEEP_HOST, default 127.0.0.1)")
+    serve_parser.add_argument("--port", type=int, help="port (CHATKEEP_PORT, default 8000)")
+    serve_parser.add_argument("--workers", type=int, help="worker processes (CHATKEEP_WORKERS)")
+    serve_parser.add_argument(
+        "--migrate", action="store_true", help="apply pending migrations before serving"
+    )
+    serve_parser.set_defaults(run=serve)
+
+    commands.add_parser("migrate", help="apply pending migrations").set_defaults(run=migrate)
+
+    rollback_parser = commands.add_parser("rollback", help="roll back applied migrations")
+    rollback_parser.add_argument("--count", type=int, default=1, help="how many (default 1)")
+    rollback_parser.add_argument("--all", action="store_true", help="roll back every migration")
+    rollback_parser.set_defaults(run=rollback)
+
+    commands.add_parser(
+        "check", help="connect, report server version, latency and migrations; exit 1 if unhealthy"
+    ).set_defaults(run=check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from_env()
+        code: int = args.run(settings, args)
+    except (CommandError, SettingsError, DatabaseUrlError, EmbeddedError) as exc:
+        print(f"chatkeep: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

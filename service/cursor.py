@@ -1,0 +1,39 @@
+"""Opaque keyset cursors for the conversation listing: (updated_at, id) of the last row seen."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime
+from uuid import UUID
+
+import msgspec
+
+from service.errors import InvalidInput
+
+# The position before the first page: later than any row.
+START = (datetime(9999, 12, 31, tzinfo=UTC), UUID(int=(1 << 128) - 1))
+
+
+class _Position(msgspec.Struct, array_like=True):
+    updated_at: datetime
+    id: UUID
+
+
+def encode(updated_at: datetime, conversation_id: UUID) -> str:
+    raw = msgspec.json.encode(_Position(updated_at, conversation_id))
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(cursor: str | None) -> tuple[datetime, UUID]:
+    """The keyset position a cursor stands for; START when there is none."""
+    if cursor is None:
+        return START
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = msgspec.json.decode(raw, type=_Position)
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise InvalidInput("not a cursor this service issued", field="cursor") from exc
+    if position.updated_at.tzinfo is None:
+        raise InvalidInput("not a cursor this service issued", field="cursor")
+    return position.updated_at, position.id

@@ -1,0 +1,94 @@
+"""The asyncpg pool: one per process, opened and closed by the Litestar lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Litestar
+from litestar.datastructures import State
+
+from service.dburl import asyncpg_dsn
+from service.errors import Unavailable
+from service.settings import Settings
+
+# What handlers get from the pool (one concrete type: Litestar's signature model needs that).
+PooledConnection = asyncpg.pool.PoolConnectionProxy
+
+# Binary jsonb is a version byte followed by the JSON text.
+JSONB_VERSION = b"\x01"
+_json_decoder = msgspec.json.Decoder()
+
+
+def _encode_jsonb(value: Any) -> bytes:
+    return JSONB_VERSION + msgspec.json.encode(value)
+
+
+def _decode_jsonb(data: bytes) -> Any:
+    return _json_decoder.decode(data[1:])
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Per-connection set-up: json and jsonb travel as msgspec-encoded bytes."""
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=_encode_jsonb,
+        decoder=_decode_jsonb,
+        format="binary",
+    )
+    await conn.set_type_codec(
+        "json",
+        schema="pg_catalog",
+        encoder=msgspec.json.encode,
+        decoder=_json_decoder.decode,
+        format="binary",
+    )
+
+
+async def create_pool(settings: Settings) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        asyncpg_dsn(settings.database_url),
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout=settings.connect_timeout,
+        command_timeout=settings.command_timeout,
+        init=init_connection,
+        server_settings={
+            "application_name": "chatkeep",
+            "statement_timeout": str(settings.statement_timeout_ms),
+            # A crashed client must not hold a conversation's row lock for long.
+            "idle_in_transaction_session_timeout": str(settings.statement_timeout_ms * 2),
+        },
+    )
+
+
+def lifespan(settings: Settings) -> Any:
+    """Open the pool before the first request and close it after the last."""
+
+    @asynccontextmanager
+    async def open_pool(app: Litestar) -> AsyncIterator[None]:
+        app.state.pool = await create_pool(settings)
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    return open_pool
+
+
+async def provide_connection(state: State) -> AsyncIterator[PooledConnection]:
+    """A pooled connection for one request, returned to the pool when the response is sent."""
+    pool: asyncpg.Pool = state.pool
+    settings: Settings = state.settings
+    try:
+        conn = await pool.acquire(timeout=settings.pool_acquire_timeout)
+    except TimeoutError as exc:
+        raise Unavailable("all database connections are busy; retry shortly") from exc
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)

@@ -1,0 +1,145 @@
+"""Domain errors, and their one mapping to RFC 9457 problem details.
+
+Handlers raise these; nothing else builds an error response. Every problem names the offending
+``field`` when there is one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import asyncpg
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = "1"
+
+
+class ChatkeepError(Exception):
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotFound(ChatkeepError):
+    status = 404
+    title = "Not found"
+
+
+class Conflict(ChatkeepError):
+    status = 409
+    title = "Conflict"
+
+
+class TooLarge(ChatkeepError):
+    status = 413
+    title = "Content too large"
+
+
+class InvalidInput(ChatkeepError):
+    status = 422
+    title = "Invalid input"
+
+
+class Unavailable(ChatkeepError):
+    status = 503
+    title = "Service unavailable"
+
+
+def problem(
+    status: int, title: str, detail: str, field: str | None = None, **extra: Any
+) -> ProblemDetailsException:
+    members = {"field": field} if field else {}
+    members.update(extra)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+    return ProblemDetailsException(
+        status_code=status, title=title, detail=detail, extra=members or None, headers=headers
+    )
+
+
+def from_domain(exc: ChatkeepError) -> ProblemDetailsException:
+    return problem(exc.status, exc.title, exc.detail, exc.field)
+
+
+# msgspec reports where a body went wrong as "... - at `$.messages[0].role`".
+MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def field_of(msgspec_message: str) -> tuple[str, str | None]:
+    """Split a msgspec error message into its text and the JSON path it names."""
+    match = MSGSPEC_PATH.match(msgspec_message)
+    if not match:
+        return msgspec_message, None
+    path = (match["path"] or "").lstrip(".")
+    return match["message"], path or None
+
+
+def from_validation(exc: ValidationException) -> ProblemDetailsException:
+    """Litestar's parameter and body errors (422), naming the first offending field."""
+    errors = exc.extra if isinstance(exc.extra, list) else []
+    first = errors[0] if errors else {}
+    text, path = field_of(str(first.get("message", exc.detail)))
+    key = first.get("key")
+    # Litestar calls the whole body "data"; deeper body fields come as their JSON path.
+    field = "body" if key in (None, "data") else key
+    return problem(422, "Invalid input", text, path if field == "body" and path else field)
+
+
+HTTP_TITLES = {
+    400: "Malformed request body",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Content too large",
+}
+
+
+def from_http(exc: HTTPException) -> ProblemDetailsException:
+    """Framework errors (undecodable JSON, unknown route, body too large...) in the same shape."""
+    status = exc.status_code
+    field = "body" if status in (400, 413) else None
+    return problem(status, HTTP_TITLES.get(status, "Error"), str(exc.detail), field)
+
+
+def from_database(exc: Exception) -> ProblemDetailsException:
+    """The database refused or is unreachable: never a 500 the client cannot act on."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return problem(409, "Conflict", "the id is already taken", exc.constraint_name)
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):
+        return problem(422, "Invalid input", exc.args[0] if exc.args else str(exc))
+    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+    return problem(503, "Service unavailable", "the database is unavailable; retry shortly")
+
+
+def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Last resort: log the bug, answer with a problem document that leaks nothing."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "Internal server error", "unexpected error").to_response(request)
+
+
+# Errors that mean "PostgreSQL is not there or not answering in time".
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.QueryCanceledError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+DATABASE_ERRORS = (
+    asyncpg.UniqueViolationError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.DataError,
+    *UNAVAILABLE,
+)

@@ -1,0 +1,104 @@
+"""Request and response bodies of the HTTP API (msgspec Structs; also the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+Role = Literal["system", "user", "assistant", "tool"]
+Metadata = dict[str, Any]
+Title = Annotated[str, Meta(max_length=1000, description="Free text, at most 1000 characters.")]
+UserId = Annotated[
+    str, Meta(min_length=1, max_length=255, description="The application's user id.")
+]
+Topic = Annotated[
+    str,
+    Meta(min_length=1, max_length=255, description="Optional label partitioning a conversation."),
+]
+
+
+class Conversation(Struct, kw_only=True):
+    id: UUID
+    title: str | None
+    user_id: str | None
+    metadata: Metadata
+    message_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationCreate(Struct, kw_only=True, forbid_unknown_fields=True):
+    id: UUID | None = None
+    title: Title | None = None
+    user_id: UserId | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class ConversationPatch(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Fields left out stay as they are; ``title: null`` clears the title; metadata is replaced."""
+
+    title: Title | None | UnsetType = UNSET
+    metadata: Metadata | UnsetType = UNSET
+
+
+class ConversationPage(Struct, kw_only=True):
+    items: list[Conversation]
+    next_cursor: str | None = msgspec.field(default=None)
+
+
+class Message(Struct, kw_only=True):
+    id: UUID
+    conversation_id: UUID
+    seq: int
+    role: Role
+    content: str
+    topic: str | None
+    metadata: Metadata
+    created_at: datetime
+
+
+class NewMessage(Struct, kw_only=True, forbid_unknown_fields=True):
+    role: Role
+    content: str
+    id: UUID | None = None
+    topic: Topic | None = None
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class MessageBatch(Struct, kw_only=True, forbid_unknown_fields=True):
+    messages: Annotated[list[NewMessage], Meta(min_length=1)]
+    # Owner of the conversation when this append creates it.
+    user_id: UserId | None = None
+
+
+class MessagePatch(Struct, kw_only=True, forbid_unknown_fields=True):
+    content: str | UnsetType = UNSET
+    metadata: Metadata | UnsetType = UNSET
+
+
+class MessageList(Struct, kw_only=True):
+    items: list[Message]
+
+
+class MessagePage(Struct, kw_only=True):
+    items: list[Message]
+    # Pass as `before` (backward paging) or `after` (forward paging) for the next page.
+    next_cursor: int | None = None
+
+
+class Cleared(Struct, kw_only=True):
+    deleted: int
+
+
+class Liveness(Struct, kw_only=True):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(Struct, kw_only=True):
+    status: Literal["ready", "not ready"]
+    database: bool
+    pending_migrations: list[str]

@@ -1,0 +1,90 @@
+"""All configuration in one object, read once from the environment.
+
+Every setting is ``CHATKEEP_<NAME>`` except ``DATABASE_URL``, which platforms set by convention.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import msgspec
+
+ENV_PREFIX = "CHATKEEP_"
+KIB = 1024
+MIB = 1024 * KIB
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    # Empty means: start the embedded PostgreSQL (``chatkeep serve``) in ``data_dir``.
+    database_url: str = ""
+    data_dir: Path = Path(".chatkeep")
+
+    pool_min_size: int = 2
+    pool_max_size: int = 10
+    # Seconds. How long a request waits for a free pool connection before it gets a 503.
+    pool_acquire_timeout: float = 5.0
+    connect_timeout: float = 5.0
+    # Client-side cap on one round trip; the server-side cap below cuts the statement itself.
+    command_timeout: float = 30.0
+    statement_timeout_ms: int = 15_000
+
+    max_content_bytes: int = 1 * MIB
+    max_metadata_bytes: int = 64 * KIB
+    max_batch: int = 100
+    max_page: int = 1000
+    default_page: int = 50
+    max_body_bytes: int = 16 * MIB
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        positive = {
+            "pool_max_size": self.pool_max_size,
+            "max_content_bytes": self.max_content_bytes,
+            "max_metadata_bytes": self.max_metadata_bytes,
+            "max_batch": self.max_batch,
+            "max_page": self.max_page,
+            "default_page": self.default_page,
+            "max_body_bytes": self.max_body_bytes,
+            "workers": self.workers,
+        }
+        for name, value in positive.items():
+            if value < 1:
+                raise SettingsError(f"{env_name(name)} must be at least 1, got {value}")
+        if not 0 <= self.pool_min_size <= self.pool_max_size:
+            raise SettingsError(f"{env_name('pool_min_size')} must be between 0 and pool_max_size")
+        if self.default_page > self.max_page:
+            raise SettingsError(f"{env_name('default_page')} must not exceed max_page")
+
+
+def env_name(field: str) -> str:
+    return "DATABASE_URL" if field == "database_url" else ENV_PREFIX + field.upper()
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+    environ = dict(os.environ if environ is None else environ)
+    values = {
+        field: environ[env_name(field)]
+        for field in Settings.__struct_fields__
+        if environ.get(env_name(field), "") != ""
+    }
+    try:
+        # strict=False converts the environment's strings into ints, floats and paths.
+        return msgspec.convert(values, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise SettingsError(f"invalid setting: {exc}") from exc
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return settings_from_env()

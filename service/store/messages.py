@@ -1,0 +1,102 @@
+"""The messages table (queries in sql/messages.sql)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from service.models import Message, NewMessage
+from service.queries import Connection, queries
+
+# Queries that read one page of history: (direction, filtered by topic) -> registry key.
+PAGE_QUERIES = {
+    ("backward", False): "messages.page_backward",
+    ("forward", False): "messages.page_forward",
+    ("backward", True): "messages.topic_page_backward",
+    ("forward", True): "messages.topic_page_forward",
+}
+
+
+async def page(
+    conn: Connection,
+    *,
+    conversation_id: UUID,
+    after_seq: int,
+    before_seq: int,
+    limit: int,
+    forward: bool,
+    topic: str | None,
+) -> list[Message]:
+    """Up to ``limit`` messages with after_seq < seq < before_seq: the oldest of them in seq
+    order when ``forward``, else the newest, newest first."""
+    key = PAGE_QUERIES[("forward" if forward else "backward", topic is not None)]
+    args: list[Any] = [conversation_id, after_seq, before_seq, limit]
+    if topic is not None:
+        args.append(topic)
+    rows = await queries().many(conn, key, *args)
+    return [Message(**row) for row in rows]
+
+
+async def get(conn: Connection, *, conversation_id: UUID, message_id: UUID) -> Message | None:
+    row = await queries().one(conn, "messages.get", conversation_id, message_id)
+    return Message(**row) if row else None
+
+
+async def find_by_ids(
+    conn: Connection, *, conversation_id: UUID, message_ids: Sequence[UUID]
+) -> list[Message]:
+    rows = await queries().many(conn, "messages.find_by_ids", conversation_id, message_ids)
+    return [Message(**row) for row in rows]
+
+
+async def append_batch(
+    conn: Connection,
+    *,
+    conversation_id: UUID,
+    last_seq: int,
+    ids: Sequence[UUID],
+    messages: Sequence[NewMessage],
+) -> list[Message]:
+    """Insert ``messages`` with seq last_seq+1... and move the conversation's counters.
+    The caller holds the conversation's lock (lock_for_append) in the same transaction."""
+    rows = await queries().many(
+        conn,
+        "messages.append_batch",
+        conversation_id,
+        last_seq,
+        ids,
+        [message.role for message in messages],
+        [message.content for message in messages],
+        [message.topic for message in messages],
+        [message.metadata for message in messages],
+    )
+    return [Message(**row) for row in rows]
+
+
+async def update(
+    conn: Connection,
+    *,
+    conversation_id: UUID,
+    message_id: UUID,
+    content: str | None,
+    metadata: dict[str, Any] | None,
+) -> Message | None:
+    row = await queries().one(
+        conn, "messages.update", conversation_id, message_id, content, metadata
+    )
+    return Message(**row) if row else None
+
+
+async def delete(conn: Connection, *, conversation_id: UUID, message_id: UUID) -> bool:
+    deleted: int = await queries().val(conn, "messages.delete", conversation_id, message_id)
+    return deleted > 0
+
+
+async def clear(conn: Connection, *, conversation_id: UUID, topic: str | None) -> int:
+    """Delete the conversation's messages (only those of ``topic`` if given); how many went."""
+    if topic is None:
+        deleted: int = await queries().val(conn, "messages.clear", conversation_id)
+    else:
+        deleted = await queries().val(conn, "messages.clear_topic", conversation_id, topic)
+    return deleted

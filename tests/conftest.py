@@ -1,0 +1,130 @@
+"""Every test talks to a real PostgreSQL server.
+
+Which server: the one DATABASE_URL (or PGHOST/PGPORT/PGUSER/PGPASSWORD) names, else a throwaway
+one started here in a temporary directory (as the ``postgres`` user when run as root) and
+stopped at the end. pytest-postgresql migrates a template database once per session and clones
+it for every test, so each test starts from a clean, migrated schema in milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from pytest_postgresql import factories
+
+from service import migrations
+from service.app import create_app
+from service.embedded import NON_DURABLE, EmbeddedPostgres
+from service.settings import Settings, settings_from_env
+
+_throwaway: EmbeddedPostgres | None = None
+
+
+def _named_server() -> dict[str, Any] | None:
+    """Host, port, user and password of the server the environment names, if it names one."""
+    if url := os.environ.get("DATABASE_URL"):
+        parts = urlsplit(url)
+        return {
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 5432,
+            "user": parts.username or "postgres",
+            "password": parts.password or "",
+        }
+    if host := os.environ.get("PGHOST"):
+        return {
+            "host": host,
+            "port": int(os.environ.get("PGPORT", "5432")),
+            "user": os.environ.get("PGUSER", "postgres"),
+            "password": os.environ.get("PGPASSWORD", ""),
+        }
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _throwaway  # noqa: PLW0603 - one server per test session
+    server = _named_server()
+    if server is None:
+        _throwaway = EmbeddedPostgres(
+            Path(tempfile.mkdtemp(prefix="chatkeep-tests-")), server_options=NON_DURABLE
+        )
+        url = urlsplit(_throwaway.start())
+        server = {"host": url.hostname, "port": url.port, "user": url.username, "password": ""}
+    config.option.postgresql_host = server["host"]
+    config.option.postgresql_port = server["port"]
+    config.option.postgresql_user = server["user"]
+    config.option.postgresql_password = server["password"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _throwaway is not None:
+        _throwaway.stop()
+
+
+def url_of(info: psycopg.ConnectionInfo, dbname: str | None = None) -> str:
+    password = f":{quote(info.password, safe='')}" if info.password else ""
+    return (
+        f"postgresql://{quote(info.user, safe='')}{password}@{info.host}:{info.port}/"
+        f"{dbname or info.dbname}"
+    )
+
+
+def migrate_template(host: str, port: int, user: str, dbname: str, password: str, **_: Any) -> None:
+    password_part = f":{quote(password, safe='')}" if password else ""
+    migrations.apply(f"postgresql://{user}{password_part}@{host}:{port}/{dbname}")
+
+
+postgresql_server = factories.postgresql_noproc(dbname="chatkeep_tests", load=[migrate_template])
+postgresql = factories.postgresql("postgresql_server")
+# An empty database (no schema) for migration and readiness tests.
+empty_server = factories.postgresql_noproc(dbname="chatkeep_empty")
+empty_postgresql = factories.postgresql("empty_server")
+
+
+@pytest.fixture
+def database_url(postgresql: psycopg.Connection) -> str:
+    """A freshly migrated database of this test's own."""
+    return url_of(postgresql.info)
+
+
+@pytest.fixture
+def empty_database_url(empty_postgresql: psycopg.Connection) -> str:
+    """A database of this test's own with no schema at all."""
+    return url_of(empty_postgresql.info)
+
+
+def make_settings(database_url: str, **overrides: str) -> Settings:
+    env = {"DATABASE_URL": database_url, "CHATKEEP_POOL_MIN_SIZE": "1"}
+    env.update({f"CHATKEEP_{name.upper()}": value for name, value in overrides.items()})
+    return settings_from_env(env)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url, pool_max_size="20")
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def db(postgresql: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """A direct connection to the test database, to check what the API stored."""
+    postgresql.autocommit = True
+    yield postgresql
