@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
 
 from service import errors
 from service.api.conversations import ConversationController
@@ -22,7 +29,7 @@ from service.settings import Settings, get_settings
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     queries()  # load and check every SQL file now, not on the first request
-    problem_map = {
+    problem_map: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
         errors.ChatkeepError: errors.from_domain,
         ValidationException: errors.from_validation,
         HTTPException: errors.from_http,

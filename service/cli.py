@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import asyncpg
 
@@ -34,13 +36,17 @@ def _database_url(settings: Settings) -> str:
     )
 
 
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     embedded = None
     database_url = settings.database_url
     if not database_url:
-        embedded = EmbeddedPostgres(settings.data_dir)
+        embedded = EmbeddedPostgres(Path(settings.data_dir))
         database_url = embedded.start()
         print(
             f"chatkeep: embedded PostgreSQL at {database_url} (data in {embedded.pgdata})",
@@ -52,6 +58,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
             print(f"chatkeep: migrations applied: {', '.join(applied) or 'none pending'}")
         # Workers are separate processes that read their settings from the environment.
         os.environ["DATABASE_URL"] = database_url
+        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exception so
+        # that the embedded server below is stopped too.
+        signal.signal(signal.SIGTERM, _exit_quietly)
         uvicorn.run(
             "service.app:create_app",
             factory=True,
@@ -117,7 +126,7 @@ async def _check(database_url: str, settings: Settings) -> int:
 def check(settings: Settings, args: argparse.Namespace) -> int:
     database_url = settings.database_url
     if not database_url:
-        database_url = EmbeddedPostgres(settings.data_dir).running_url() or ""
+        database_url = EmbeddedPostgres(Path(settings.data_dir)).running_url() or ""
         if not database_url:
             raise CommandError(
                 f"DATABASE_URL is not set and no embedded server runs in {settings.data_dir}"

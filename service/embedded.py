@@ -11,6 +11,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,9 @@ def find_bindir() -> Path:
     if configured := os.environ.get("CHATKEEP_PG_BINDIR"):
         candidates.append(Path(configured))
     if pg_config := shutil.which("pg_config"):
-        result = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False
+        )
         candidates.append(Path(result.stdout.strip()))
     # Debian/Ubuntu keep server binaries off PATH, one directory per major version.
     debian = sorted(
@@ -122,7 +125,25 @@ class EmbeddedPostgres:
     def _prepare_directory(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._user:
+            self._check_reachable(self._user)
             os.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
+
+    def _check_reachable(self, user: pwd.struct_passwd) -> None:
+        """The server user must be able to enter every directory above the data directory."""
+        for directory in self.data_dir.parents:
+            info = directory.stat()
+            if info.st_uid == user.pw_uid:
+                allowed = info.st_mode & stat.S_IXUSR
+            elif info.st_gid == user.pw_gid:
+                allowed = info.st_mode & stat.S_IXGRP
+            else:
+                allowed = info.st_mode & stat.S_IXOTH
+            if not allowed:
+                raise EmbeddedError(
+                    f"the PostgreSQL server runs as {user.pw_name!r}, which cannot enter "
+                    f"{directory}: set CHATKEEP_DATA_DIR to a directory it can reach "
+                    f"(e.g. under /var/lib or /tmp), or allow it (chmod o+x {directory})"
+                )
 
     def _initialise(self) -> None:
         self._run(
@@ -143,7 +164,9 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
             return False
-        return self._run("pg_ctl", "status", "--pgdata", str(self.pgdata), check=False).returncode == 0
+        return (
+            self._run("pg_ctl", "status", "--pgdata", str(self.pgdata), check=False).returncode == 0
+        )
 
     def _saved_port(self) -> int | None:
         try:

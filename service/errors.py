@@ -92,6 +92,8 @@ def from_validation(exc: ValidationException) -> ProblemDetailsException:
     key = first.get("key")
     # Litestar calls the whole body "data"; deeper body fields come as their JSON path.
     field = "body" if key in (None, "data") else key
+    if text == "'data'":  # Litestar's KeyError when there is no body at all
+        text = "a JSON request body is required"
     return problem(422, "Invalid input", text, path if field == "body" and path else field)
 
 

@@ -41,7 +41,7 @@ class ConversationCreate(Struct, kw_only=True, forbid_unknown_fields=True):
 class ConversationPatch(Struct, kw_only=True, forbid_unknown_fields=True):
     """Fields left out stay as they are; ``title: null`` clears the title; metadata is replaced."""
 
-    title: Title | None | UnsetType = UNSET
+    title: Title | UnsetType | None = UNSET
     metadata: Metadata | UnsetType = UNSET
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from pathlib import Path
 
 import msgspec
 
@@ -23,7 +22,7 @@ class SettingsError(ValueError):
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Empty means: start the embedded PostgreSQL (``chatkeep serve``) in ``data_dir``.
     database_url: str = ""
-    data_dir: Path = Path(".chatkeep")
+    data_dir: str = ".chatkeep"
 
     pool_min_size: int = 2
     pool_max_size: int = 10

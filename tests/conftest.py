@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -26,6 +26,7 @@ from service.app import create_app
 from service.embedded import NON_DURABLE, EmbeddedPostgres
 from service.settings import Settings, settings_from_env
 
+Client = AsyncTestClient[Litestar]
 _throwaway: EmbeddedPostgres | None = None
 
 
@@ -124,7 +125,7 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
 
 
 @pytest.fixture
-def db(postgresql: psycopg.Connection) -> Iterator[psycopg.Connection]:
+def db(postgresql: psycopg.Connection) -> psycopg.Connection:
     """A direct connection to the test database, to check what the API stored."""
     postgresql.autocommit = True
-    yield postgresql
+    return postgresql

@@ -12,9 +12,9 @@ from litestar.response import Response
 
 from service import cursor
 from service.api.params import ConversationId, Cursor, Limit, UserFilter
+from service.db import PooledConnection
 from service.errors import Conflict, NotFound
 from service.models import Conversation, ConversationCreate, ConversationPage, ConversationPatch
-from service.db import PooledConnection
 from service.settings import Settings
 from service.store import conversations
 from service.validation import (
@@ -39,7 +39,7 @@ def _same_conversation(stored: Conversation, body: ConversationCreate) -> bool:
 
 class ConversationController(Controller):
     path = "/v1/conversations"
-    tags = ["conversations"]
+    tags = ("conversations",)
 
     @post("/", status_code=201)
     async def create_conversation(

@@ -15,7 +15,7 @@ from service.settings import Settings
 
 class HealthController(Controller):
     path = "/health"
-    tags = ["health"]
+    tags = ("health",)
 
     @get("/live")
     async def live(self) -> Liveness:

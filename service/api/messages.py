@@ -10,9 +10,9 @@ from litestar.params import JSONBody
 from service import appending
 from service.api.conversations import not_found
 from service.api.params import After, Before, ConversationId, Limit, MessageId, Order, TopicFilter
+from service.db import PooledConnection
 from service.errors import InvalidInput, NotFound
 from service.models import Cleared, Message, MessageBatch, MessageList, MessagePage, MessagePatch
-from service.db import PooledConnection
 from service.settings import Settings
 from service.store import conversations, messages
 from service.validation import (
@@ -44,7 +44,7 @@ def _check_seq_bound(value: int | None, field: str) -> None:
 
 class MessageController(Controller):
     path = "/v1/conversations/{conversation_id:str}/messages"
-    tags = ["messages"]
+    tags = ("messages",)
 
     @post("/", status_code=201)
     async def append_messages(
@@ -63,6 +63,7 @@ class MessageController(Controller):
     @get("/")
     async def list_messages(
         self,
+        *,
         conversation_id: ConversationId,
         conn: NamedDependency[PooledConnection],
         state: State,

@@ -72,7 +72,9 @@ async def delete(conn: Connection, *, conversation_id: UUID) -> bool:
     return await queries().execrows(conn, "conversations.delete", conversation_id) > 0
 
 
-async def create_if_missing(conn: Connection, *, conversation_id: UUID, user_id: str | None) -> None:
+async def create_if_missing(
+    conn: Connection, *, conversation_id: UUID, user_id: str | None
+) -> None:
     await queries().exec(conn, "conversations.create_if_missing", conversation_id, user_id)
 
 

@@ -1,0 +1,141 @@
+"""The chatkeep command: migrate, rollback, check (in process), serve (as a real process)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.cli import main
+from service.embedded import EmbeddedError, EmbeddedPostgres, _free_port
+
+CHATKEEP = str(Path(sys.executable).with_name("chatkeep"))
+STARTUP_SECONDS = 90
+
+
+def test_check_reports_and_exits_by_health(
+    empty_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "server:    PostgreSQL" in out
+    assert "latency:" in out
+    assert "pending:   0001.conversations, 0002.messages" in out
+
+    assert main(["migrate"]) == 0
+    assert "applied: 0001.conversations, 0002.messages" in capsys.readouterr().out
+    assert main(["check"]) == 0
+    assert "status:    healthy" in capsys.readouterr().out
+
+    assert main(["rollback", "--all"]) == 0
+    assert "rolled back: 0002.messages, 0001.conversations" in capsys.readouterr().out
+    assert main(["check"]) == 1
+
+
+def test_check_fails_when_the_database_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://x@127.0.0.1:{_free_port()}/db")
+    monkeypatch.setenv("CHATKEEP_CONNECT_TIMEOUT", "2")
+    assert main(["check"]) == 1
+    assert "connect:   FAILED" in capsys.readouterr().out
+
+
+def test_commands_need_a_database_url(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("CHATKEEP_DATA_DIR", str(tmp_path / "none"))
+    assert main(["migrate"]) == 2
+    assert main(["check"]) == 2
+    assert "DATABASE_URL is not set" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to another user")
+def test_unreachable_data_dir_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    tmp_path.chmod(0o700)
+    with pytest.raises(EmbeddedError, match="cannot enter"):
+        EmbeddedPostgres(tmp_path / "data").start()
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name != "DATABASE_URL" and not name.startswith("PG")
+    }
+    env["CHATKEEP_DATA_DIR"] = str(data_dir)
+    return subprocess.Popen(
+        [CHATKEEP, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_ready(base: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("chatkeep serve did not become ready")
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    return output
+
+
+@pytest.fixture
+def server_reachable_dir() -> Iterator[Path]:
+    """A directory the embedded server's user can reach (pytest's tmp_path is private to root)."""
+    directory = Path(tempfile.mkdtemp(prefix="chatkeep-serve-"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_serve_without_database_url_runs_on_embedded_postgres(server_reachable_dir: Path) -> None:
+    data_dir = server_reachable_dir / "data"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = _serve(data_dir, port)
+    try:
+        _wait_ready(base, process)
+        created = httpx.post(f"{base}/v1/conversations", json={"title": "kept"}).json()
+        appended = httpx.post(
+            f"{base}/v1/conversations/{created['id']}/messages",
+            json={"messages": [{"role": "user", "content": "still here?"}]},
+        )
+        assert appended.status_code == 201
+    finally:
+        output = _stop(process)
+    assert "embedded PostgreSQL at postgresql://" in output
+    assert not EmbeddedPostgres(data_dir).is_running()
+
+    # A restart reuses the data directory: what was stored is still there.
+    process = _serve(data_dir, port)
+    try:
+        _wait_ready(base, process)
+        history = httpx.get(f"{base}/v1/conversations/{created['id']}/messages").json()
+        assert [item["content"] for item in history["items"]] == ["still here?"]
+    finally:
+        _stop(process)
+    assert not EmbeddedPostgres(data_dir).is_running()

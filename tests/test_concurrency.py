@@ -1,0 +1,72 @@
+"""Many writers on one conversation: seq stays gapless and unique, retries store once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.helpers import messages_body
+
+Client = AsyncTestClient[Litestar]
+WRITERS = 40
+
+
+async def test_concurrent_appends_get_gapless_unique_seqs(
+    client: Client, db: psycopg.Connection
+) -> None:
+    conversation_id = str(uuid.uuid4())
+    url = f"/v1/conversations/{conversation_id}/messages"
+    # Every writer races to create the conversation too.
+    responses = await asyncio.gather(
+        *(client.post(url, json=messages_body(f"w{n}-a", f"w{n}-b")) for n in range(WRITERS))
+    )
+    assert all(response.status_code == 201 for response in responses)
+    for response in responses:
+        seqs = [item["seq"] for item in response.json()["items"]]
+        assert seqs[1] == seqs[0] + 1  # a batch's messages stay together, in order
+
+    rows = db.execute(
+        "SELECT seq FROM messages WHERE conversation_id = %s ORDER BY seq", (conversation_id,)
+    ).fetchall()
+    assert [seq for (seq,) in rows] == list(range(1, 2 * WRITERS + 1))
+    counters = db.execute(
+        "SELECT message_count, last_seq FROM conversations WHERE id = %s", (conversation_id,)
+    ).fetchone()
+    assert counters == (2 * WRITERS, 2 * WRITERS)
+
+
+async def test_concurrent_retries_of_one_message_store_it_once(
+    client: Client, db: psycopg.Connection
+) -> None:
+    conversation_id = str(uuid.uuid4())
+    url = f"/v1/conversations/{conversation_id}/messages"
+    body = {"messages": [{"id": str(uuid.uuid4()), "role": "user", "content": "once"}]}
+    responses = await asyncio.gather(*(client.post(url, json=body) for _ in range(20)))
+    assert {response.status_code for response in responses} == {201}
+    assert len({response.text for response in responses}) == 1
+    count = db.execute(
+        "SELECT count(*) FROM messages WHERE conversation_id = %s", (conversation_id,)
+    ).fetchone()
+    assert count == (1,)
+
+
+async def test_appends_and_deletes_interleaved_keep_counts_true(
+    client: Client, db: psycopg.Connection
+) -> None:
+    conversation_id = str(uuid.uuid4())
+    url = f"/v1/conversations/{conversation_id}/messages"
+    first = (await client.post(url, json=messages_body(*[f"m{n}" for n in range(20)]))).json()
+    deletions = [client.delete(f"{url}/{item['id']}") for item in first["items"][::2]]
+    appends = [client.post(url, json=messages_body("more")) for _ in range(10)]
+    await asyncio.gather(*deletions, *appends)
+    stored, count, last_seq = db.execute(
+        "SELECT (SELECT count(*) FROM messages WHERE conversation_id = c.id), message_count, "
+        "last_seq FROM conversations c WHERE id = %s",
+        (conversation_id,),
+    ).fetchone() or (None, None, None)
+    assert stored == count == 20
+    assert last_seq == 30

@@ -1,0 +1,95 @@
+"""Settings from the environment and DATABASE_URL translation (no cloud needed: pure functions)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from service.dburl import DatabaseUrlError, asyncpg_dsn, redacted, yoyo_url
+from service.settings import SettingsError, settings_from_env
+
+
+def query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p@db:5432/app",
+        "postgres://u:p@db:5432/app",
+        "postgresql+asyncpg://u:p@db:5432/app",
+    ],
+)
+def test_accepted_schemes_map_to_each_driver(url: str) -> None:
+    assert asyncpg_dsn(url) == "postgresql://u:p@db:5432/app"
+    assert yoyo_url(url) == "postgresql+psycopg://u:p@db:5432/app"
+
+
+def test_sslmode_is_kept_for_both_drivers() -> None:
+    url = "postgres://u:p@db.example/app?sslmode=verify-full&sslrootcert=/ca.pem"
+    assert query(asyncpg_dsn(url)) == {"sslmode": ["verify-full"], "sslrootcert": ["/ca.pem"]}
+    assert query(yoyo_url(url))["sslmode"] == ["verify-full"]
+
+
+def test_channel_binding_goes_to_libpq_only_and_forces_tls() -> None:
+    url = "postgresql://u:p@ep-x.neon.tech/app?channel_binding=require"
+    assert query(asyncpg_dsn(url)) == {"sslmode": ["require"]}
+    assert query(yoyo_url(url)) == {"channel_binding": ["require"], "sslmode": ["require"]}
+    serverless = "postgresql://u:p@h/app?sslmode=require&channel_binding=prefer"
+    assert query(asyncpg_dsn(serverless)) == {"sslmode": ["require"]}
+
+
+def test_sqlalchemy_ssl_flag_becomes_sslmode() -> None:
+    assert query(asyncpg_dsn("postgresql+asyncpg://h/app?ssl=true")) == {"sslmode": ["require"]}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://u@h/db",
+        "http://h/db",
+        "postgresql://h/db?sslmode=sometimes",
+        "postgresql://h/db?channel_binding=always",
+    ],
+)
+def test_unusable_urls_are_refused_clearly(url: str) -> None:
+    with pytest.raises(DatabaseUrlError):
+        asyncpg_dsn(url)
+
+
+def test_password_is_redacted() -> None:
+    assert redacted("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
+    assert redacted("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_settings_read_and_convert_the_environment() -> None:
+    settings = settings_from_env(
+        {
+            "DATABASE_URL": "postgresql://h/db",
+            "CHATKEEP_POOL_MAX_SIZE": "7",
+            "CHATKEEP_COMMAND_TIMEOUT": "2.5",
+            "CHATKEEP_MAX_BATCH": "10",
+            "UNRELATED": "x",
+        }
+    )
+    assert settings.database_url == "postgresql://h/db"
+    assert settings.pool_max_size == 7
+    assert settings.command_timeout == 2.5
+    assert settings.max_batch == 10
+    assert settings.max_content_bytes == 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"CHATKEEP_POOL_MAX_SIZE": "many"},
+        {"CHATKEEP_MAX_PAGE": "0"},
+        {"CHATKEEP_POOL_MIN_SIZE": "50"},
+        {"CHATKEEP_DEFAULT_PAGE": "5000"},
+    ],
+)
+def test_bad_settings_are_refused(environ: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        settings_from_env(environ)

@@ -1,0 +1,69 @@
+"""Probes, OpenAPI, and behaviour when the database is missing or behind on migrations."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar.testing import AsyncTestClient
+
+from service import migrations
+from service.app import create_app
+from service.embedded import _free_port
+from service.settings import Settings
+from tests.conftest import Client, make_settings
+from tests.helpers import assert_problem
+
+
+async def test_live_and_ready(client: Client) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "database": True, "pending_migrations": []}
+
+
+async def test_not_ready_until_migrated(empty_database_url: str) -> None:
+    settings = make_settings(empty_database_url)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        before = await client.get("/health/ready")
+        assert before.status_code == 503
+        assert before.json()["pending_migrations"] == migrations.expected_migrations()
+        migrations.apply(empty_database_url)
+        assert (await client.get("/health/ready")).status_code == 200
+
+
+def unreachable_settings() -> Settings:
+    url = f"postgresql://nobody@127.0.0.1:{_free_port()}/nothing"
+    return make_settings(url, pool_min_size="0", connect_timeout="2", pool_acquire_timeout="2")
+
+
+async def test_database_down_is_503_with_retry_after_not_500() -> None:
+    async with AsyncTestClient(app=create_app(unreachable_settings())) as client:
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.headers["retry-after"]
+        assert ready.json()["database"] is False
+        assert (await client.get("/health/live")).status_code == 200
+        for response in (
+            await client.get(f"/v1/conversations/{uuid.uuid4()}"),
+            await client.post("/v1/conversations", json={}),
+            await client.post(
+                f"/v1/conversations/{uuid.uuid4()}/messages",
+                json={"messages": [{"role": "user", "content": "x"}]},
+            ),
+        ):
+            assert_problem(response, 503)
+            assert response.headers["retry-after"]
+
+
+async def test_openapi_documents_the_api(client: Client) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    paths = schema["paths"]
+    assert "/v1/conversations/{conversation_id}/messages" in paths
+    assert {"get", "post", "delete"} <= set(paths["/v1/conversations/{conversation_id}/messages"])
+    assert "/v1/conversations/{conversation_id}/messages/{message_id}" in paths
+    assert "/health/ready" in paths
+
+
+async def test_unknown_route_and_method_are_problems(client: Client) -> None:
+    assert_problem(await client.get("/v2/nothing"), 404)
+    assert_problem(await client.put("/v1/conversations"), 405)
