@@ -9,6 +9,7 @@ it for every test, so each test starts from a clean, migrated schema in millisec
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -68,6 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _throwaway is not None:
         _throwaway.stop()
+        shutil.rmtree(_throwaway.data_dir, ignore_errors=True)
 
 
 def url_of(info: psycopg.ConnectionInfo, dbname: str | None = None) -> str:
