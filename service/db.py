@@ -49,6 +49,15 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """Release hook that skips asyncpg's default reset query (RESET ALL, UNLISTEN, ...).
+
+    chatkeep never changes session state (no SET, LISTEN, advisory locks or cursors outside a
+    transaction), so the default reset would only add a round trip to every request. asyncpg
+    still rolls back a transaction left open before calling this.
+    """
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         asyncpg_dsn(settings.database_url),
@@ -57,6 +66,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         timeout=settings.connect_timeout,
         command_timeout=settings.command_timeout,
         init=init_connection,
+        reset=keep_session,
         server_settings={
             "application_name": "chatkeep",
             "statement_timeout": str(settings.statement_timeout_ms),

@@ -1,50 +1,51 @@
 -- Queries on the messages table. Every query returning a message lists the same columns, in the
--- order of the API's Message object. Reads join the conversation so that ownership conditions
--- live in the same WHERE clause as the history range.
+-- order of the API's Message object. Reads check the conversation in an uncorrelated EXISTS, so
+-- that ownership conditions live in the same WHERE clause as the history range: PostgreSQL
+-- evaluates it once (an InitPlan), not once per message as a join would.
 
 -- name: page_backward :many
 -- The newest $4 messages of conversation $1 with $2 < seq < $3, newest first:
 -- one backward range scan of the primary key.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
-FROM conversations c
-JOIN messages m ON m.conversation_id = c.id
-WHERE c.id = $1 AND m.seq > $2 AND m.seq < $3
+FROM messages m
+WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1)
+  AND m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3
 ORDER BY m.seq DESC
 LIMIT $4;
 
 -- name: page_forward :many
 -- The oldest $4 messages of conversation $1 with $2 < seq < $3, oldest first.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
-FROM conversations c
-JOIN messages m ON m.conversation_id = c.id
-WHERE c.id = $1 AND m.seq > $2 AND m.seq < $3
+FROM messages m
+WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1)
+  AND m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3
 ORDER BY m.seq ASC
 LIMIT $4;
 
 -- name: topic_page_backward :many
 -- Like page_backward, within topic $5 (a range scan of messages_topic_seq).
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
-FROM conversations c
-JOIN messages m ON m.conversation_id = c.id
-WHERE c.id = $1 AND m.topic = $5 AND m.seq > $2 AND m.seq < $3
+FROM messages m
+WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1)
+  AND m.conversation_id = $1 AND m.topic = $5 AND m.seq > $2 AND m.seq < $3
 ORDER BY m.seq DESC
 LIMIT $4;
 
 -- name: topic_page_forward :many
 -- Like page_forward, within topic $5.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
-FROM conversations c
-JOIN messages m ON m.conversation_id = c.id
-WHERE c.id = $1 AND m.topic = $5 AND m.seq > $2 AND m.seq < $3
+FROM messages m
+WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1)
+  AND m.conversation_id = $1 AND m.topic = $5 AND m.seq > $2 AND m.seq < $3
 ORDER BY m.seq ASC
 LIMIT $4;
 
 -- name: get :one
 -- Message $2 of conversation $1.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
-FROM conversations c
-JOIN messages m ON m.conversation_id = c.id
-WHERE c.id = $1 AND m.id = $2;
+FROM messages m
+WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1)
+  AND m.conversation_id = $1 AND m.id = $2;
 
 -- name: find_by_ids :many
 -- The messages of conversation $1 whose ids are in $2: the ones a retried append already stored.
