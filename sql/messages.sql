@@ -102,22 +102,11 @@ WITH deleted AS (
 SELECT count(*) FROM deleted;
 
 -- name: clear :val
--- Delete every message of conversation $1; returns how many went. last_seq stays, so seqs are
--- never reused.
+-- Delete the messages of conversation $1 (only those labelled topic $2 unless $2 is null);
+-- returns how many went. last_seq stays, so seqs are never reused.
 WITH deleted AS (
-    DELETE FROM messages WHERE conversation_id = $1
-    RETURNING 1
-), counted AS (
-    UPDATE conversations
-    SET message_count = message_count - (SELECT count(*) FROM deleted), updated_at = now()
-    WHERE id = $1 AND EXISTS (SELECT 1 FROM deleted)
-)
-SELECT count(*) FROM deleted;
-
--- name: clear_topic :val
--- Delete the messages of conversation $1 labelled topic $2; returns how many went.
-WITH deleted AS (
-    DELETE FROM messages WHERE conversation_id = $1 AND topic = $2
+    DELETE FROM messages
+    WHERE conversation_id = $1 AND ($2::text IS NULL OR topic = $2)
     RETURNING 1
 ), counted AS (
     UPDATE conversations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import psycopg
 
 
 def assert_problem(
@@ -24,3 +25,18 @@ def assert_problem(
 
 def messages_body(*contents: str, role: str = "user", **fields: Any) -> dict[str, Any]:
     return {"messages": [{"role": role, "content": content, **fields} for content in contents]}
+
+
+def stored_counts(
+    db: psycopg.Connection, conversation_id: str
+) -> tuple[int, int | None, int | None]:
+    """(message rows stored, the conversation's message_count, its last_seq) straight from SQL;
+    the last two are None when the conversation does not exist."""
+    row = db.execute(
+        "SELECT (SELECT count(*) FROM messages WHERE conversation_id = %(id)s), "
+        "(SELECT message_count FROM conversations WHERE id = %(id)s), "
+        "(SELECT last_seq FROM conversations WHERE id = %(id)s)",
+        {"id": conversation_id},
+    ).fetchone()
+    assert row is not None
+    return row[0], row[1], row[2]

@@ -9,7 +9,7 @@ import psycopg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import messages_body
+from tests.helpers import messages_body, stored_counts
 
 Client = AsyncTestClient[Litestar]
 WRITERS = 40
@@ -33,10 +33,7 @@ async def test_concurrent_appends_get_gapless_unique_seqs(
         "SELECT seq FROM messages WHERE conversation_id = %s ORDER BY seq", (conversation_id,)
     ).fetchall()
     assert [seq for (seq,) in rows] == list(range(1, 2 * WRITERS + 1))
-    counters = db.execute(
-        "SELECT message_count, last_seq FROM conversations WHERE id = %s", (conversation_id,)
-    ).fetchone()
-    assert counters == (2 * WRITERS, 2 * WRITERS)
+    assert stored_counts(db, conversation_id) == (2 * WRITERS, 2 * WRITERS, 2 * WRITERS)
 
 
 async def test_concurrent_retries_of_one_message_store_it_once(
@@ -48,10 +45,7 @@ async def test_concurrent_retries_of_one_message_store_it_once(
     responses = await asyncio.gather(*(client.post(url, json=body) for _ in range(20)))
     assert {response.status_code for response in responses} == {201}
     assert len({response.text for response in responses}) == 1
-    count = db.execute(
-        "SELECT count(*) FROM messages WHERE conversation_id = %s", (conversation_id,)
-    ).fetchone()
-    assert count == (1,)
+    assert stored_counts(db, conversation_id) == (1, 1, 1)
 
 
 async def test_appends_and_deletes_interleaved_keep_counts_true(
@@ -63,10 +57,4 @@ async def test_appends_and_deletes_interleaved_keep_counts_true(
     deletions = [client.delete(f"{url}/{item['id']}") for item in first["items"][::2]]
     appends = [client.post(url, json=messages_body("more")) for _ in range(10)]
     await asyncio.gather(*deletions, *appends)
-    stored, count, last_seq = db.execute(
-        "SELECT (SELECT count(*) FROM messages WHERE conversation_id = c.id), message_count, "
-        "last_seq FROM conversations c WHERE id = %s",
-        (conversation_id,),
-    ).fetchone() or (None, None, None)
-    assert stored == count == 20
-    assert last_seq == 30
+    assert stored_counts(db, conversation_id) == (20, 20, 30)

@@ -8,7 +8,7 @@ import psycopg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, stored_counts
 
 Client = AsyncTestClient[Litestar]
 
@@ -65,10 +65,7 @@ async def test_get_patch_delete(client: Client, db: psycopg.Connection) -> None:
     assert (await client.delete(url)).status_code == 204
     assert_problem(await client.get(url), 404, "conversation_id")
     assert_problem(await client.delete(url), 404, "conversation_id")
-    remaining = db.execute(
-        "SELECT count(*) FROM messages WHERE conversation_id = %s", (created["id"],)
-    ).fetchone()
-    assert remaining == (0,)
+    assert stored_counts(db, created["id"]) == (0, None, None)
 
 
 async def test_unknown_conversation_is_404_everywhere(client: Client) -> None:

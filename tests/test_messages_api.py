@@ -9,7 +9,7 @@ import psycopg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import assert_problem, messages_body
+from tests.helpers import assert_problem, messages_body, stored_counts
 
 Client = AsyncTestClient[Litestar]
 
@@ -122,10 +122,7 @@ async def test_topic_filter_and_clear_topic(client: Client, db: psycopg.Connecti
     assert cleared.json() == {"deleted": 3}
     left = (await client.get(url)).json()["items"]
     assert [item["content"] for item in left] == ["b1", "none"]
-    count = db.execute(
-        "SELECT message_count FROM conversations WHERE id = %s", (conversation_id,)
-    ).fetchone()
-    assert count == (2,)
+    assert stored_counts(db, conversation_id) == (2, 2, 5)
 
     assert (await client.delete(url)).json() == {"deleted": 2}
     assert (await client.delete(url)).json() == {"deleted": 0}
@@ -175,10 +172,7 @@ async def test_reposting_the_same_ids_is_a_no_op(client: Client, db: psycopg.Con
     extended = {"messages": [*body["messages"], {"role": "user", "content": "next"}]}
     items = (await client.post(url, json=extended)).json()["items"]
     assert [item["seq"] for item in items] == [1, 2, 3]
-    count = db.execute(
-        "SELECT count(*) FROM messages WHERE conversation_id = %s", (conversation_id,)
-    ).fetchone()
-    assert count == (3,)
+    assert stored_counts(db, conversation_id) == (3, 3, 3)
 
 
 async def test_same_id_with_different_body_is_409_and_writes_nothing(
@@ -199,10 +193,7 @@ async def test_same_id_with_different_body_is_409_and_writes_nothing(
         "SELECT content FROM messages WHERE conversation_id = %s", (conversation_id,)
     ).fetchall()
     assert rows == [("a",)]
-    counters = db.execute(
-        "SELECT message_count, last_seq FROM conversations WHERE id = %s", (conversation_id,)
-    ).fetchone()
-    assert counters == (1, 1)
+    assert stored_counts(db, conversation_id) == (1, 1, 1)
 
 
 async def test_append_rejects_bad_input_and_writes_nothing(
@@ -256,10 +247,7 @@ async def test_append_rejects_bad_input_and_writes_nothing(
     for raw in (b"{", b"\xff\xfe", b'{"messages": [}'):
         response = await client.post(url, content=raw, headers={"content-type": "application/json"})
         assert_problem(response, 400, "body")
-    exists = db.execute(
-        "SELECT count(*) FROM conversations WHERE id = %s", (conversation_id,)
-    ).fetchone()
-    assert exists == (0,)
+    assert stored_counts(db, conversation_id) == (0, None, None)
 
 
 async def test_limits_at_the_boundary_are_accepted(client: Client) -> None:

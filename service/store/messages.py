@@ -95,8 +95,5 @@ async def delete(conn: Connection, *, conversation_id: UUID, message_id: UUID) -
 
 async def clear(conn: Connection, *, conversation_id: UUID, topic: str | None) -> int:
     """Delete the conversation's messages (only those of ``topic`` if given); how many went."""
-    if topic is None:
-        deleted: int = await queries().val(conn, "messages.clear", conversation_id)
-    else:
-        deleted = await queries().val(conn, "messages.clear_topic", conversation_id, topic)
+    deleted: int = await queries().val(conn, "messages.clear", conversation_id, topic)
     return deleted
