@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,8 +13,10 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from service.dburl import asyncpg_dsn
-from service.errors import Unavailable
+from service.errors import UNAVAILABLE, Unavailable
 from service.settings import Settings
+
+log = logging.getLogger(__name__)
 
 # What handlers get from the pool (one concrete type: Litestar's signature model needs that).
 PooledConnection = asyncpg.pool.PoolConnectionProxy
@@ -58,10 +61,10 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
-async def create_pool(settings: Settings) -> asyncpg.Pool:
+async def create_pool(settings: Settings, *, prewarm: bool = True) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         asyncpg_dsn(settings.database_url),
-        min_size=settings.pool_min_size,
+        min_size=settings.pool_min_size if prewarm else 0,
         max_size=settings.pool_max_size,
         timeout=settings.connect_timeout,
         command_timeout=settings.command_timeout,
@@ -81,7 +84,13 @@ def lifespan(settings: Settings) -> Any:
 
     @asynccontextmanager
     async def open_pool(app: Litestar) -> AsyncIterator[None]:
-        app.state.pool = await create_pool(settings)
+        try:
+            app.state.pool = await create_pool(settings)
+        except UNAVAILABLE as exc:
+            # Start anyway: requests get 503s and /health/ready says why until the database is
+            # back, and the pool connects by itself then; no restart needed.
+            log.warning("database unavailable at start-up (%s); serving 503 until it is back", exc)
+            app.state.pool = await create_pool(settings, prewarm=False)
         try:
             yield
         finally:

@@ -80,7 +80,10 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         # strict=False converts the environment's strings into ints, floats and paths.
         return msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        raise SettingsError(f"invalid setting: {exc}") from exc
+        # msgspec names the field as a JSON path ("- at `$.pool_max_size`"): name the variable.
+        message, _, path = str(exc).partition(" - at `$.")
+        where = env_name(path.rstrip("`")) if path else "settings"
+        raise SettingsError(f"{where}: {message}") from exc
 
 
 @cache

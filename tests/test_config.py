@@ -91,5 +91,5 @@ def test_settings_read_and_convert_the_environment() -> None:
     ],
 )
 def test_bad_settings_are_refused(environ: dict[str, str]) -> None:
-    with pytest.raises(SettingsError):
+    with pytest.raises(SettingsError, match="CHATKEEP_"):
         settings_from_env(environ)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 from litestar.testing import AsyncTestClient
 
 from service import migrations
 from service.app import create_app
-from service.embedded import _free_port
+from service.embedded import NON_DURABLE, EmbeddedPostgres, _free_port
 from service.settings import Settings
 from tests.conftest import Client, make_settings
 from tests.helpers import assert_problem
@@ -33,7 +36,7 @@ async def test_not_ready_until_migrated(empty_database_url: str) -> None:
 
 def unreachable_settings() -> Settings:
     url = f"postgresql://nobody@127.0.0.1:{_free_port()}/nothing"
-    return make_settings(url, pool_min_size="0", connect_timeout="2", pool_acquire_timeout="2")
+    return make_settings(url, connect_timeout="2", pool_acquire_timeout="2")
 
 
 async def test_database_down_is_503_with_retry_after_not_500() -> None:
@@ -67,3 +70,22 @@ async def test_openapi_documents_the_api(client: Client) -> None:
 async def test_unknown_route_and_method_are_problems(client: Client) -> None:
     assert_problem(await client.get("/v2/nothing"), 404)
     assert_problem(await client.put("/v1/conversations"), 405)
+
+
+async def test_recovers_by_itself_when_the_database_comes_back() -> None:
+    directory = Path(tempfile.mkdtemp(prefix="chatkeep-outage-"))
+    server = EmbeddedPostgres(directory, server_options=NON_DURABLE)
+    try:
+        url = server.start()
+        migrations.apply(url)
+        server.stop()
+        settings = make_settings(url, connect_timeout="2", pool_acquire_timeout="2")
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            assert (await client.get("/health/ready")).status_code == 503
+            assert_problem(await client.post("/v1/conversations", json={}), 503)
+            assert server.start() == url  # same port: the data directory remembers it
+            assert (await client.get("/health/ready")).status_code == 200
+            assert (await client.post("/v1/conversations", json={})).status_code == 201
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
