@@ -17,7 +17,6 @@ from litestar.plugins.problem_details import ProblemDetailsException
 
 log = logging.getLogger(__name__)
 
-PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = "1"
 
 

@@ -47,7 +47,7 @@ class ConversationPatch(Struct, kw_only=True, forbid_unknown_fields=True):
 
 class ConversationPage(Struct, kw_only=True):
     items: list[Conversation]
-    next_cursor: str | None = msgspec.field(default=None)
+    next_cursor: str | None = None
 
 
 class Message(Struct, kw_only=True):

@@ -6,7 +6,7 @@ import asyncpg
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 
-from service.errors import UNAVAILABLE
+from service.errors import RETRY_AFTER_SECONDS, UNAVAILABLE
 from service.migrations import pending
 from service.models import Liveness, Readiness
 from service.queries import queries
@@ -36,7 +36,7 @@ class HealthController(Controller):
             return Response(
                 Readiness(status="not ready", database=False, pending_migrations=[]),
                 status_code=503,
-                headers={"Retry-After": "1"},
+                headers={"Retry-After": RETRY_AFTER_SECONDS},
             )
         else:
             missing = pending({row["migration_id"] for row in rows})
