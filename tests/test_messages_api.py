@@ -9,6 +9,8 @@ import psycopg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from service.app import create_app
+from tests.conftest import make_settings
 from tests.helpers import assert_problem, messages_body, stored_counts
 
 Client = AsyncTestClient[Litestar]
@@ -275,3 +277,12 @@ async def test_history_rejects_bad_parameters(client: Client) -> None:
     for params, field in cases:
         assert_problem(await client.get(url, params=params), 422, field)
     assert_problem(await client.get(f"{url}/not-a-uuid"), 422, "message_id")
+
+
+async def test_body_over_the_configured_limit_is_413(database_url: str) -> None:
+    settings = make_settings(database_url, max_body_bytes="1000")
+    async with AsyncTestClient(app=create_app(settings)) as small_client:
+        url = f"/v1/conversations/{uuid.uuid4()}/messages"
+        response = await small_client.post(url, json=messages_body("x" * 2000))
+        assert_problem(response, 413, "body")
+        assert (await small_client.post(url, json=messages_body("fits"))).status_code == 201
