@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -21,6 +22,12 @@ def assert_problem(
     if field is not None:
         assert body.get("field") == field, body
     return body
+
+
+def new_conversation() -> tuple[str, str]:
+    """A fresh conversation id (appending creates it) and its messages URL."""
+    conversation_id = str(uuid.uuid4())
+    return conversation_id, f"/v1/conversations/{conversation_id}/messages"
 
 
 def messages_body(*contents: str, role: str = "user", **fields: Any) -> dict[str, Any]:

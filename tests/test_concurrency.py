@@ -9,7 +9,7 @@ import psycopg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.helpers import messages_body, stored_counts
+from tests.helpers import messages_body, new_conversation, stored_counts
 
 Client = AsyncTestClient[Litestar]
 WRITERS = 40
@@ -18,8 +18,7 @@ WRITERS = 40
 async def test_concurrent_appends_get_gapless_unique_seqs(
     client: Client, db: psycopg.Connection
 ) -> None:
-    conversation_id = str(uuid.uuid4())
-    url = f"/v1/conversations/{conversation_id}/messages"
+    conversation_id, url = new_conversation()
     # Every writer races to create the conversation too.
     responses = await asyncio.gather(
         *(client.post(url, json=messages_body(f"w{n}-a", f"w{n}-b")) for n in range(WRITERS))
@@ -39,8 +38,7 @@ async def test_concurrent_appends_get_gapless_unique_seqs(
 async def test_concurrent_retries_of_one_message_store_it_once(
     client: Client, db: psycopg.Connection
 ) -> None:
-    conversation_id = str(uuid.uuid4())
-    url = f"/v1/conversations/{conversation_id}/messages"
+    conversation_id, url = new_conversation()
     body = {"messages": [{"id": str(uuid.uuid4()), "role": "user", "content": "once"}]}
     responses = await asyncio.gather(*(client.post(url, json=body) for _ in range(20)))
     assert {response.status_code for response in responses} == {201}
@@ -51,8 +49,7 @@ async def test_concurrent_retries_of_one_message_store_it_once(
 async def test_appends_and_deletes_interleaved_keep_counts_true(
     client: Client, db: psycopg.Connection
 ) -> None:
-    conversation_id = str(uuid.uuid4())
-    url = f"/v1/conversations/{conversation_id}/messages"
+    conversation_id, url = new_conversation()
     first = (await client.post(url, json=messages_body(*[f"m{n}" for n in range(20)]))).json()
     deletions = [client.delete(f"{url}/{item['id']}") for item in first["items"][::2]]
     appends = [client.post(url, json=messages_body("more")) for _ in range(10)]

@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import assert_problem, messages_body, stored_counts
+from tests.helpers import assert_problem, messages_body, new_conversation, stored_counts
 
 Client = AsyncTestClient[Litestar]
 
@@ -104,8 +104,7 @@ async def test_forward_paging_walks_the_whole_history_once(client: Client) -> No
 
 
 async def test_topic_filter_and_clear_topic(client: Client, db: psycopg.Connection) -> None:
-    conversation_id = str(uuid.uuid4())
-    url = f"/v1/conversations/{conversation_id}/messages"
+    conversation_id, url = new_conversation()
     await client.post(url, json=messages_body("a1", "a2", topic="alpha"))
     await client.post(url, json=messages_body("b1", topic="beta"))
     await client.post(url, json=messages_body("none"))
@@ -134,8 +133,7 @@ async def test_topic_filter_and_clear_topic(client: Client, db: psycopg.Connecti
 
 
 async def test_get_patch_delete_one_message(client: Client) -> None:
-    conversation_id = str(uuid.uuid4())
-    url = f"/v1/conversations/{conversation_id}/messages"
+    conversation_id, url = new_conversation()
     stored = (await client.post(url, json=messages_body("a", "partial"))).json()["items"]
     message_url = f"{url}/{stored[1]['id']}"
     assert (await client.get(message_url)).json() == stored[1]
@@ -156,8 +154,7 @@ async def test_get_patch_delete_one_message(client: Client) -> None:
 
 
 async def test_reposting_the_same_ids_is_a_no_op(client: Client, db: psycopg.Connection) -> None:
-    conversation_id = str(uuid.uuid4())
-    url = f"/v1/conversations/{conversation_id}/messages"
+    conversation_id, url = new_conversation()
     ids = [str(uuid.uuid4()), str(uuid.uuid4())]
     body = {
         "messages": [
@@ -180,8 +177,7 @@ async def test_reposting_the_same_ids_is_a_no_op(client: Client, db: psycopg.Con
 async def test_same_id_with_different_body_is_409_and_writes_nothing(
     client: Client, db: psycopg.Connection
 ) -> None:
-    conversation_id = str(uuid.uuid4())
-    url = f"/v1/conversations/{conversation_id}/messages"
+    conversation_id, url = new_conversation()
     message_id = str(uuid.uuid4())
     await client.post(url, json={"messages": [{"id": message_id, "role": "user", "content": "a"}]})
     conflicting = {
@@ -201,8 +197,7 @@ async def test_same_id_with_different_body_is_409_and_writes_nothing(
 async def test_append_rejects_bad_input_and_writes_nothing(
     client: Client, db: psycopg.Connection
 ) -> None:
-    conversation_id = str(uuid.uuid4())
-    url = f"/v1/conversations/{conversation_id}/messages"
+    conversation_id, url = new_conversation()
     repeated = str(uuid.uuid4())
     cases: list[tuple[Any, int, str]] = [
         ({"messages": []}, 422, "messages"),
@@ -253,8 +248,7 @@ async def test_append_rejects_bad_input_and_writes_nothing(
 
 
 async def test_limits_at_the_boundary_are_accepted(client: Client) -> None:
-    conversation_id = str(uuid.uuid4())
-    url = f"/v1/conversations/{conversation_id}/messages"
+    _, url = new_conversation()
     response = await client.post(url, json=messages_body("x" * (1024 * 1024)))
     assert response.status_code == 201
     batch = await client.post(url, json=messages_body(*["y"] * 100))
