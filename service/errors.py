@@ -7,13 +7,14 @@ Handlers raise these; nothing else builds an error response. Every problem names
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
+
+from service.msgspec_errors import field_of
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +69,6 @@ def problem(
 
 def from_domain(exc: ChatkeepError) -> ProblemDetailsException:
     return problem(exc.status, exc.title, exc.detail, exc.field)
-
-
-# msgspec reports where a body went wrong as "... - at `$.messages[0].role`".
-MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-
-
-def field_of(msgspec_message: str) -> tuple[str, str | None]:
-    """Split a msgspec error message into its text and the JSON path it names."""
-    match = MSGSPEC_PATH.match(msgspec_message)
-    if not match:
-        return msgspec_message, None
-    path = (match["path"] or "").lstrip(".")
-    return match["message"], path or None
 
 
 def from_validation(exc: ValidationException) -> ProblemDetailsException:

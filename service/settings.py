@@ -10,6 +10,8 @@ from functools import cache
 
 import msgspec
 
+from service.msgspec_errors import field_of
+
 ENV_PREFIX = "CHATKEEP_"
 KIB = 1024
 MIB = 1024 * KIB
@@ -77,13 +79,11 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
         if environ.get(env_name(field), "") != ""
     }
     try:
-        # strict=False converts the environment's strings into ints, floats and paths.
+        # strict=False converts the environment's strings into ints and floats.
         return msgspec.convert(values, Settings, strict=False)
     except msgspec.ValidationError as exc:
-        # msgspec names the field as a JSON path ("- at `$.pool_max_size`"): name the variable.
-        message, _, path = str(exc).partition(" - at `$.")
-        where = env_name(path.rstrip("`")) if path else "settings"
-        raise SettingsError(f"{where}: {message}") from exc
+        message, field = field_of(str(exc))
+        raise SettingsError(f"{env_name(field) if field else 'settings'}: {message}") from exc
 
 
 @cache

@@ -1,0 +1,17 @@
+"""Reading msgspec's validation messages: they name the offending field as a JSON path."""
+
+from __future__ import annotations
+
+import re
+
+# msgspec reports where input went wrong as "... - at `$.messages[0].role`".
+MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+
+
+def field_of(msgspec_message: str) -> tuple[str, str | None]:
+    """Split a msgspec error message into its text and the JSON path it names."""
+    match = MSGSPEC_PATH.match(msgspec_message)
+    if not match:
+        return msgspec_message, None
+    path = (match["path"] or "").lstrip(".")
+    return match["message"], path or None
