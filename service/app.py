@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, Reference, SecurityScheme
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
     ProblemDetailsException,
@@ -21,14 +24,64 @@ from service import errors
 from service.api.conversations import ConversationController
 from service.api.health import HealthController
 from service.api.messages import MessageController
+from service.api.users import UserController
+from service.auth import visitors
+from service.auth.keyring import keyring_lifespan
+from service.auth.middleware import Authenticate, current_principal, require_permission
 from service.db import lifespan, provide_connection
 from service.queries import queries
 from service.settings import Settings, get_settings
+
+log = logging.getLogger("chatkeep")
+
+SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
+    "bearer": SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="An API key (ck_...) of a trusted back end, or a user token (JWT, HS256).",
+    ),
+    "session": SecurityScheme(
+        type="apiKey",
+        name=visitors.HEADER,
+        security_scheme_in="header",
+        description="An anonymous visitor's session id (when anonymous access is enabled).",
+    ),
+}
+
+
+def api_v1() -> Router:
+    """Everything under /v1: authenticated, permission-checked, scoped to the caller."""
+    return Router(
+        path="/v1",
+        route_handlers=[ConversationController, MessageController, UserController],
+        middleware=[Authenticate],
+        guards=[require_permission],
+        dependencies={"principal": Provide(current_principal, sync_to_thread=False)},
+        security=[{"bearer": []}, {"session": []}],
+    )
+
+
+def cors(settings: Settings) -> CORSConfig | None:
+    """Browser front ends on the configured origins may call with X-Session-ID or a token."""
+    origins = settings.cors_origin_list
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", visitors.HEADER],
+        expose_headers=["Retry-After", "WWW-Authenticate"],
+    )
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     queries()  # load and check every SQL file now, not on the first request
+    if settings.insecure_no_auth:
+        log.warning(
+            "CHATKEEP_INSECURE_NO_AUTH is on: requests WITHOUT CREDENTIALS ACT AS A TRUSTED "
+            "CALLER and can read and change every conversation. Local development only."
+        )
     problem_map: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
         errors.ChatkeepError: errors.from_domain,
         ValidationException: errors.from_validation,
@@ -36,9 +89,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         **{error: errors.from_database for error in errors.DATABASE_ERRORS},
     }
     return Litestar(
-        route_handlers=[HealthController, ConversationController, MessageController],
+        route_handlers=[HealthController, api_v1()],
         dependencies={"conn": Provide(provide_connection)},
-        lifespan=[lifespan(settings)],
+        lifespan=[lifespan(settings), keyring_lifespan(settings)],
+        cors_config=cors(settings),
         state=State({"settings": settings}),
         plugins=[
             ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=problem_map))
@@ -51,5 +105,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             description="Conversation history for chat and LLM applications, on PostgreSQL.",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
+            components=Components(security_schemes=SECURITY_SCHEMES),
         ),
     )

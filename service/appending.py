@@ -10,7 +10,8 @@ from __future__ import annotations
 import uuid
 from uuid import UUID
 
-from service.errors import Conflict
+from service.auth.principal import Principal
+from service.errors import Conflict, conversation_not_found
 from service.models import Message, MessageBatch, NewMessage
 from service.queries import Connection
 from service.store import conversations, messages
@@ -25,20 +26,31 @@ def _same_message(stored: Message, new: NewMessage) -> bool:
     )
 
 
-async def _lock(conn: Connection, conversation_id: UUID, user_id: str | None) -> int:
-    last_seq = await conversations.lock_for_append(conn, conversation_id=conversation_id)
+async def _lock(
+    conn: Connection, conversation_id: UUID, principal: Principal, requested_user_id: str | None
+) -> int:
+    scope = principal.scope()
+    last_seq = await conversations.lock_for_append(
+        conn, conversation_id=conversation_id, scope=scope
+    )
     if last_seq is None:
+        user_id, owner = principal.new_conversation_owner(requested_user_id, field="user_id")
         await conversations.create_if_missing(
-            conn, conversation_id=conversation_id, user_id=user_id
+            conn, conversation_id=conversation_id, user_id=user_id, owner=owner
         )
-        last_seq = await conversations.lock_for_append(conn, conversation_id=conversation_id)
+        last_seq = await conversations.lock_for_append(
+            conn, conversation_id=conversation_id, scope=scope
+        )
     if last_seq is None:
-        # Deleted by a concurrent request between creation and lock.
-        raise Conflict("the conversation was deleted during this append; retry", field="id")
+        # Someone else's conversation (or deleted by a concurrent request since): not ours to
+        # append to, and not ours to know about.
+        raise conversation_not_found(conversation_id)
     return last_seq
 
 
-async def append(conn: Connection, conversation_id: UUID, batch: MessageBatch) -> list[Message]:
+async def append(
+    conn: Connection, conversation_id: UUID, batch: MessageBatch, principal: Principal
+) -> list[Message]:
     """Store the batch; returns one Message per input message, in input order.
 
     A message whose id is already stored with the same body is returned as stored (a retry);
@@ -47,7 +59,7 @@ async def append(conn: Connection, conversation_id: UUID, batch: MessageBatch) -
     ids = [message.id or uuid.uuid4() for message in batch.messages]
     async with conn.transaction():
         # The lock comes first: a concurrent retry of this batch waits here, then sees its rows.
-        last_seq = await _lock(conn, conversation_id, batch.user_id)
+        last_seq = await _lock(conn, conversation_id, principal, batch.user_id)
         supplied = [message.id for message in batch.messages if message.id is not None]
         stored: dict[UUID, Message] = {}
         if supplied:

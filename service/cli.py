@@ -1,4 +1,4 @@
-"""The ``chatkeep`` command: serve, migrate, rollback, check."""
+"""The ``chatkeep`` command: serve, migrate, rollback, check, keys."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 
-from service import migrations
+from service import keys_cli, migrations
 from service.dburl import DatabaseUrlError, asyncpg_dsn, redacted
 from service.embedded import EmbeddedError, EmbeddedPostgres
 from service.queries import queries
@@ -29,10 +29,14 @@ class CommandError(Exception):
 
 
 def _database_url(settings: Settings) -> str:
+    """DATABASE_URL, else the embedded server `chatkeep serve` runs in the data directory."""
     if settings.database_url:
         return settings.database_url
+    if running := EmbeddedPostgres(Path(settings.data_dir)).running_url():
+        return running
     raise CommandError(
-        "DATABASE_URL is not set (only `chatkeep serve` falls back to the embedded server)"
+        f"DATABASE_URL is not set and no embedded server runs in {settings.data_dir} "
+        "(start one with `chatkeep serve`)"
     )
 
 
@@ -124,14 +128,11 @@ async def _check(database_url: str, settings: Settings) -> int:
 
 
 def check(settings: Settings, args: argparse.Namespace) -> int:
-    database_url = settings.database_url
-    if not database_url:
-        database_url = EmbeddedPostgres(Path(settings.data_dir)).running_url() or ""
-        if not database_url:
-            raise CommandError(
-                f"DATABASE_URL is not set and no embedded server runs in {settings.data_dir}"
-            )
-    return asyncio.run(_check(database_url, settings))
+    return asyncio.run(_check(_database_url(settings), settings))
+
+
+def keys(settings: Settings, args: argparse.Namespace) -> int:
+    return keys_cli.run(_database_url(settings), args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check", help="connect, report server version, latency and migrations; exit 1 if unhealthy"
     ).set_defaults(run=check)
+
+    keys_parser = commands.add_parser("keys", help="manage API keys of trusted back ends")
+    keys_cli.add_arguments(keys_parser)
+    keys_parser.set_defaults(run=keys)
     return parser
 
 

@@ -7,7 +7,7 @@ Handlers raise these; nothing else builds an error response. Every problem names
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import asyncpg
 from litestar import Request, Response
@@ -24,6 +24,7 @@ RETRY_AFTER_SECONDS = "1"
 class ChatkeepError(Exception):
     status = 400
     title = "Bad request"
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
@@ -31,9 +32,32 @@ class ChatkeepError(Exception):
         self.field = field
 
 
+class Unauthorized(ChatkeepError):
+    """No usable credentials: none, malformed, expired, forged or revoked."""
+
+    status = 401
+    title = "Unauthorized"
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": 'Bearer realm="chatkeep"'}
+
+    def __init__(self, detail: str, *, field: str = "Authorization") -> None:
+        super().__init__(detail, field=field)
+
+
+class Forbidden(ChatkeepError):
+    """Known caller, not allowed to do this."""
+
+    status = 403
+    title = "Forbidden"
+
+
 class NotFound(ChatkeepError):
     status = 404
     title = "Not found"
+
+
+def conversation_not_found(conversation_id: object) -> NotFound:
+    """Missing, or someone else's: the two look the same, so existence does not leak."""
+    return NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
 
 
 class Conflict(ChatkeepError):
@@ -54,21 +78,24 @@ class InvalidInput(ChatkeepError):
 class Unavailable(ChatkeepError):
     status = 503
     title = "Service unavailable"
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": RETRY_AFTER_SECONDS}
 
 
 def problem(
-    status: int, title: str, detail: str, field: str | None = None, **extra: Any
+    status: int,
+    title: str,
+    detail: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> ProblemDetailsException:
     members = {"field": field} if field else {}
-    members.update(extra)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
     return ProblemDetailsException(
         status_code=status, title=title, detail=detail, extra=members or None, headers=headers
     )
 
 
 def from_domain(exc: ChatkeepError) -> ProblemDetailsException:
-    return problem(exc.status, exc.title, exc.detail, exc.field)
+    return problem(exc.status, exc.title, exc.detail, exc.field, exc.headers)
 
 
 def from_validation(exc: ValidationException) -> ProblemDetailsException:
@@ -106,7 +133,7 @@ def from_database(exc: Exception) -> ProblemDetailsException:
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):
         return problem(422, "Invalid input", exc.args[0] if exc.args else str(exc))
     log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-    return problem(503, "Service unavailable", "the database is unavailable; retry shortly")
+    return from_domain(Unavailable("the database is unavailable; retry shortly"))
 
 
 def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -94,6 +94,22 @@ class Cleared(Struct, kw_only=True):
     deleted: int
 
 
+class Claim(Struct, kw_only=True, forbid_unknown_fields=True):
+    session_id: Annotated[
+        str, Meta(description="The visitor's X-Session-ID whose conversations move to the user.")
+    ]
+
+
+class Claimed(Struct, kw_only=True):
+    # Conversations moved by this call (0 when they were claimed already).
+    claimed: int
+
+
+class Erased(Struct, kw_only=True):
+    conversations: int
+    messages: int
+
+
 class Liveness(Struct, kw_only=True):
     status: Literal["ok"] = "ok"
 

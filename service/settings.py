@@ -15,6 +15,8 @@ from service.msgspec_errors import field_of
 ENV_PREFIX = "CHATKEEP_"
 KIB = 1024
 MIB = 1024 * KIB
+# HS256 keys shorter than the hash output are weak (RFC 7518, section 3.2).
+MIN_JWT_SECRET_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -42,6 +44,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     default_page: int = 50
     max_body_bytes: int = 16 * MIB
 
+    # Identity (see README "Identity and access").
+    # HS256 secret for user tokens; user tokens are refused while it is empty.
+    jwt_secret: str = ""
+    # When set, a user token must carry this aud.
+    jwt_audience: str = ""
+    # Seconds of clock skew tolerated on exp, nbf and iat.
+    jwt_leeway_seconds: float = 5.0
+    # Accept anonymous visitors identified by X-Session-ID.
+    allow_anonymous: bool = False
+    # Comma-separated origins allowed to call from a browser ("*" for any); empty: no CORS.
+    cors_origins: str = ""
+    # Seconds a worker may reuse an API key's record (revocations still apply at once).
+    key_cache_seconds: float = 60.0
+    # Local development only: requests without credentials act as a trusted caller.
+    insecure_no_auth: bool = False
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -65,6 +83,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(f"{env_name('pool_min_size')} must be between 0 and pool_max_size")
         if self.default_page > self.max_page:
             raise SettingsError(f"{env_name('default_page')} must not exceed max_page")
+        if self.jwt_secret and len(self.jwt_secret) < MIN_JWT_SECRET_LENGTH:
+            raise SettingsError(
+                f"{env_name('jwt_secret')} must be at least {MIN_JWT_SECRET_LENGTH} characters"
+            )
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
 
 def env_name(field: str) -> str:

@@ -24,8 +24,10 @@ from pytest_postgresql import factories
 
 from service import migrations
 from service.app import create_app
+from service.auth.principal import ALL_PERMISSIONS
 from service.embedded import NON_DURABLE, EmbeddedPostgres
 from service.settings import Settings, settings_from_env
+from tests.helpers import JWT_SECRET, create_key
 
 Client = AsyncTestClient[Litestar]
 _throwaway: EmbeddedPostgres | None = None
@@ -112,7 +114,9 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return make_settings(database_url, pool_max_size="20")
+    return make_settings(
+        database_url, pool_max_size="20", jwt_secret=JWT_SECRET, allow_anonymous="true"
+    )
 
 
 @pytest.fixture
@@ -121,9 +125,23 @@ def app(settings: Settings) -> Litestar:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def api_key(database_url: str) -> str:
+    """A key with every permission, created as `chatkeep keys create` does."""
+    return await create_key(database_url, ALL_PERMISSIONS)
+
+
+@pytest.fixture
+async def anonymous_client(app: Litestar) -> AsyncIterator[Client]:
+    """A client that sends no credentials unless a request adds them."""
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def client(anonymous_client: Client, api_key: str) -> Client:
+    """A trusted back end: every request carries an API key with every permission."""
+    anonymous_client.headers["Authorization"] = f"Bearer {api_key}"
+    return anonymous_client
 
 
 @pytest.fixture

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
+import asyncpg
 import httpx
+import jwt
 import psycopg
+
+from service.auth.principal import Permission
+from service.store import api_keys
+
+JWT_SECRET = "chatkeep-tests-jwt-secret-0123456789abcdef"
 
 
 def assert_problem(
@@ -47,3 +56,21 @@ def stored_counts(
     ).fetchone()
     assert row is not None
     return row[0], row[1], row[2]
+
+
+async def create_key(database_url: str, permissions: Iterable[Permission]) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await api_keys.create(conn, name="tests", permissions=permissions)
+    finally:
+        await conn.close()
+
+
+def user_token(user_id: str, *, secret: str = JWT_SECRET, ttl: float = 300, **claims: Any) -> str:
+    """A user token as an application's login service would sign it."""
+    payload = {"sub": user_id, "exp": int(time.time() + ttl), **claims}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def bearer(credentials: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credentials}"}

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service import migrations
 from service.cli import main
 from service.embedded import EmbeddedError, EmbeddedPostgres, _free_port
 
@@ -26,19 +27,22 @@ def test_check_reports_and_exits_by_health(
     empty_database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", empty_database_url)
+    every_migration = migrations.expected_migrations()
+    assert every_migration[:3] == ["0001.conversations", "0002.messages", "0003.identity"]
     assert main(["check"]) == 1
     out = capsys.readouterr().out
     assert "server:    PostgreSQL" in out
     assert "latency:" in out
-    assert "pending:   0001.conversations, 0002.messages" in out
+    assert f"pending:   {', '.join(every_migration)}" in out
 
     assert main(["migrate"]) == 0
-    assert "applied: 0001.conversations, 0002.messages" in capsys.readouterr().out
+    assert f"applied: {', '.join(every_migration)}" in capsys.readouterr().out
     assert main(["check"]) == 0
     assert "status:    healthy" in capsys.readouterr().out
 
     assert main(["rollback", "--all"]) == 0
-    assert "rolled back: 0002.messages, 0001.conversations" in capsys.readouterr().out
+    rolled_back = ", ".join(reversed(every_migration))
+    assert f"rolled back: {rolled_back}" in capsys.readouterr().out
     assert main(["check"]) == 1
 
 
@@ -68,16 +72,32 @@ def test_unreachable_data_dir_is_explained(monkeypatch: pytest.MonkeyPatch, tmp_
         EmbeddedPostgres(tmp_path / "data").start()
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
+def _embedded_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a newcomer: no database named, so the embedded server is used."""
     env = {
         name: value
         for name, value in os.environ.items()
         if name != "DATABASE_URL" and not name.startswith("PG")
     }
     env["CHATKEEP_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _keys(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CHATKEEP, "keys", *args],
+        env=_embedded_env(data_dir),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [CHATKEEP, "serve", "--port", str(port)],
-        env=env,
+        env=_embedded_env(data_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -119,10 +139,15 @@ def test_serve_without_database_url_runs_on_embedded_postgres(server_reachable_d
     process = _serve(data_dir, port)
     try:
         _wait_ready(base, process)
-        created = httpx.post(f"{base}/v1/conversations", json={"title": "kept"}).json()
+        assert httpx.get(f"{base}/v1/conversations").status_code == 401
+        created_key = _keys(data_dir, "create", "--name", "newcomer")
+        assert created_key.returncode == 0, created_key.stderr
+        auth = {"Authorization": f"Bearer {created_key.stdout.strip()}"}
+        created = httpx.post(f"{base}/v1/conversations", json={"title": "kept"}, headers=auth)
         appended = httpx.post(
-            f"{base}/v1/conversations/{created['id']}/messages",
+            f"{base}/v1/conversations/{created.json()['id']}/messages",
             json={"messages": [{"role": "user", "content": "still here?"}]},
+            headers=auth,
         )
         assert appended.status_code == 201
     finally:
@@ -134,8 +159,17 @@ def test_serve_without_database_url_runs_on_embedded_postgres(server_reachable_d
     process = _serve(data_dir, port)
     try:
         _wait_ready(base, process)
-        history = httpx.get(f"{base}/v1/conversations/{created['id']}/messages").json()
+        history = httpx.get(
+            f"{base}/v1/conversations/{created.json()['id']}/messages", headers=auth
+        ).json()
         assert [item["content"] for item in history["items"]] == ["still here?"]
+        listed = _keys(data_dir, "list")
+        key_id = created_key.stdout.split("_")[1]
+        assert key_id in listed.stdout
+        assert "newcomer" in listed.stdout
+        assert _keys(data_dir, "revoke", key_id).returncode == 0
+        assert _keys(data_dir, "revoke", key_id).returncode == 1
+        assert httpx.get(f"{base}/v1/conversations", headers=auth).status_code == 401
     finally:
         _stop(process)
     assert not EmbeddedPostgres(data_dir).is_running()

@@ -11,10 +11,11 @@ from litestar.testing import AsyncTestClient
 
 from service import migrations
 from service.app import create_app
+from service.auth.principal import ALL_PERMISSIONS
 from service.embedded import NON_DURABLE, EmbeddedPostgres, _free_port
 from service.settings import Settings
 from tests.conftest import Client, make_settings
-from tests.helpers import assert_problem
+from tests.helpers import JWT_SECRET, assert_problem, bearer, create_key, user_token
 
 
 async def test_live_and_ready(client: Client) -> None:
@@ -36,7 +37,7 @@ async def test_not_ready_until_migrated(empty_database_url: str) -> None:
 
 def unreachable_settings() -> Settings:
     url = f"postgresql://nobody@127.0.0.1:{_free_port()}/nothing"
-    return make_settings(url, connect_timeout="2", pool_acquire_timeout="2")
+    return make_settings(url, connect_timeout="2", pool_acquire_timeout="2", jwt_secret=JWT_SECRET)
 
 
 async def test_database_down_is_503_with_retry_after_not_500() -> None:
@@ -46,13 +47,18 @@ async def test_database_down_is_503_with_retry_after_not_500() -> None:
         assert ready.headers["retry-after"]
         assert ready.json()["database"] is False
         assert (await client.get("/health/live")).status_code == 200
+        user = bearer(user_token("alice"))
+        # An API key cannot even be checked without the database.
+        some_key = bearer(f"ck_{'0' * 12}_{'x' * 43}")
         for response in (
-            await client.get(f"/v1/conversations/{uuid.uuid4()}"),
-            await client.post("/v1/conversations", json={}),
+            await client.get(f"/v1/conversations/{uuid.uuid4()}", headers=user),
+            await client.post("/v1/conversations", json={}, headers=user),
             await client.post(
                 f"/v1/conversations/{uuid.uuid4()}/messages",
                 json={"messages": [{"role": "user", "content": "x"}]},
+                headers=user,
             ),
+            await client.get("/v1/conversations", headers=some_key),
         ):
             assert_problem(response, 503)
             assert response.headers["retry-after"]
@@ -82,10 +88,12 @@ async def test_recovers_by_itself_when_the_database_comes_back() -> None:
         settings = make_settings(url, connect_timeout="2", pool_acquire_timeout="2")
         async with AsyncTestClient(app=create_app(settings)) as client:
             assert (await client.get("/health/ready")).status_code == 503
-            assert_problem(await client.post("/v1/conversations", json={}), 503)
+            some_key = bearer(f"ck_{'0' * 12}_{'x' * 43}")
+            assert_problem(await client.post("/v1/conversations", json={}, headers=some_key), 503)
             assert server.start() == url  # same port: the data directory remembers it
             assert (await client.get("/health/ready")).status_code == 200
-            assert (await client.post("/v1/conversations", json={})).status_code == 201
+            key = bearer(await create_key(url, ALL_PERMISSIONS))
+            assert (await client.post("/v1/conversations", json={}, headers=key)).status_code == 201
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)

@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import assert_problem, messages_body, new_conversation, stored_counts
+from tests.helpers import assert_problem, bearer, messages_body, new_conversation, stored_counts
 
 Client = AsyncTestClient[Litestar]
 
@@ -273,9 +273,10 @@ async def test_history_rejects_bad_parameters(client: Client) -> None:
     assert_problem(await client.get(f"{url}/not-a-uuid"), 422, "message_id")
 
 
-async def test_body_over_the_configured_limit_is_413(database_url: str) -> None:
+async def test_body_over_the_configured_limit_is_413(database_url: str, api_key: str) -> None:
     settings = make_settings(database_url, max_body_bytes="1000")
     async with AsyncTestClient(app=create_app(settings)) as small_client:
+        small_client.headers.update(bearer(api_key))
         url = f"/v1/conversations/{uuid.uuid4()}/messages"
         response = await small_client.post(url, json=messages_body("x" * 2000))
         assert_problem(response, 413, "body")

@@ -12,8 +12,9 @@ from litestar.response import Response
 
 from service import cursor
 from service.api.params import ConversationId, Cursor, Limit, UserFilter
+from service.auth.principal import Principal
 from service.db import PooledConnection
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, Forbidden, conversation_not_found
 from service.models import Conversation, ConversationCreate, ConversationPage, ConversationPatch
 from service.settings import Settings
 from service.store import conversations
@@ -25,20 +26,21 @@ from service.validation import (
 )
 
 
-def not_found(conversation_id: uuid.UUID) -> NotFound:
-    return NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
-
-
-def _same_conversation(stored: Conversation, body: ConversationCreate) -> bool:
-    return (stored.title, stored.user_id, stored.metadata) == (
-        body.title,
-        body.user_id,
-        body.metadata,
-    )
+def _listing(
+    principal: Principal, user_id: str | None
+) -> tuple[conversations.Listing, bool | str | bytes]:
+    """Whose conversations a listing shows: a trusted caller chooses, others see their own."""
+    if principal.trusted:
+        return ("all", True) if user_id is None else ("user", user_id)
+    if principal.user_id is not None and user_id in (None, principal.user_id):
+        return "user", principal.user_id
+    if principal.owner is not None and user_id is None:
+        return "visitor", principal.owner
+    raise Forbidden("only your own conversations can be listed", field="user_id")
 
 
 class ConversationController(Controller):
-    path = "/v1/conversations"
+    path = "/conversations"
     tags = ("conversations",)
 
     @post("/", status_code=201)
@@ -46,46 +48,60 @@ class ConversationController(Controller):
         self,
         data: JSONBody[ConversationCreate],
         conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
         state: State,
     ) -> Response[Conversation]:
         """Create a conversation. Posting the same id and body again returns it (200); the same
-        id with a different body is a 409."""
+        id with a different body, or an id someone else uses, is a 409."""
         settings: Settings = state.settings
         check_conversation_create(data, settings)
+        user_id, owner = principal.new_conversation_owner(data.user_id, field="user_id")
         conversation_id = data.id or uuid.uuid4()
         created = await conversations.insert(
             conn,
             conversation_id=conversation_id,
             title=data.title,
-            user_id=data.user_id,
+            user_id=user_id,
+            owner=owner,
             metadata=data.metadata,
         )
         if created:
             return Response(created, status_code=201)
-        existing = await conversations.get(conn, conversation_id=conversation_id)
-        if existing is None or not _same_conversation(existing, data):
-            raise Conflict(f"conversation {conversation_id} already exists", field="id")
+        existing = await conversations.get(
+            conn, conversation_id=conversation_id, scope=principal.scope()
+        )
+        if existing is None or (existing.title, existing.user_id, existing.metadata) != (
+            data.title,
+            user_id,
+            data.metadata,
+        ):
+            raise Conflict(f"conversation id {conversation_id} is already taken", field="id")
         return Response(existing, status_code=200)
 
     @get("/")
     async def list_conversations(
         self,
+        *,
         conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
         state: State,
         user_id: UserFilter = None,
         limit: Limit = None,
         cursor_: Cursor = None,
     ) -> ConversationPage:
         """Conversations, newest updated first, keyset-paginated: pass `next_cursor` back as
-        `cursor` for the next page; it is null on the last page."""
+        `cursor` for the next page; it is null on the last page. A user token or visitor sees
+        only its own; an API key sees all, or one user's with `user_id`."""
         settings: Settings = state.settings
         page_size = settings.default_page if limit is None else limit
         check_page_limit(page_size, settings)
         reject_nul(user_id, "user_id")
+        listing, subject = _listing(principal, user_id)
         after_updated_at, after_id = cursor.decode(cursor_)
         rows = await conversations.list_recent(
             conn,
-            user_id=user_id,
+            listing=listing,
+            subject=subject,
             after_updated_at=after_updated_at,
             after_id=after_id,
             limit=page_size + 1,
@@ -98,12 +114,17 @@ class ConversationController(Controller):
 
     @get("/{conversation_id:str}")
     async def get_conversation(
-        self, conversation_id: ConversationId, conn: NamedDependency[PooledConnection]
+        self,
+        conversation_id: ConversationId,
+        conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
     ) -> Conversation:
         """One conversation."""
-        found = await conversations.get(conn, conversation_id=conversation_id)
+        found = await conversations.get(
+            conn, conversation_id=conversation_id, scope=principal.scope()
+        )
         if found is None:
-            raise not_found(conversation_id)
+            raise conversation_not_found(conversation_id)
         return found
 
     @patch("/{conversation_id:str}")
@@ -112,6 +133,7 @@ class ConversationController(Controller):
         conversation_id: ConversationId,
         data: JSONBody[ConversationPatch],
         conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
         state: State,
     ) -> Conversation:
         """Change the title and/or replace the metadata; fields left out stay as they are."""
@@ -119,18 +141,25 @@ class ConversationController(Controller):
         updated = await conversations.update(
             conn,
             conversation_id=conversation_id,
+            scope=principal.scope(),
             set_title=isinstance(data.title, str) or data.title is None,
             title=data.title if isinstance(data.title, str) else None,
             metadata=data.metadata if isinstance(data.metadata, dict) else None,
         )
         if updated is None:
-            raise not_found(conversation_id)
+            raise conversation_not_found(conversation_id)
         return updated
 
     @delete("/{conversation_id:str}", status_code=204)
     async def delete_conversation(
-        self, conversation_id: ConversationId, conn: NamedDependency[PooledConnection]
+        self,
+        conversation_id: ConversationId,
+        conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
     ) -> None:
         """Delete a conversation with all its messages."""
-        if not await conversations.delete(conn, conversation_id=conversation_id):
-            raise not_found(conversation_id)
+        deleted = await conversations.delete(
+            conn, conversation_id=conversation_id, scope=principal.scope()
+        )
+        if not deleted:
+            raise conversation_not_found(conversation_id)

@@ -8,10 +8,10 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from service import appending
-from service.api.conversations import not_found
 from service.api.params import After, Before, ConversationId, Limit, MessageId, Order, TopicFilter
+from service.auth.principal import Principal, Scope
 from service.db import PooledConnection
-from service.errors import InvalidInput, NotFound
+from service.errors import InvalidInput, NotFound, conversation_not_found
 from service.models import Cleared, Message, MessageBatch, MessageList, MessagePage, MessagePatch
 from service.settings import Settings
 from service.store import conversations, messages
@@ -31,10 +31,12 @@ def _message_not_found(message_id: object) -> NotFound:
     return NotFound(f"message {message_id} does not exist", field="message_id")
 
 
-async def _require_conversation(conn: PooledConnection, conversation_id: ConversationId) -> None:
+async def _require_conversation(
+    conn: PooledConnection, conversation_id: ConversationId, scope: Scope
+) -> None:
     """Tell "no such conversation" (404) from "nothing matched" when a query came back empty."""
-    if not await conversations.exists(conn, conversation_id=conversation_id):
-        raise not_found(conversation_id)
+    if not await conversations.exists(conn, conversation_id=conversation_id, scope=scope):
+        raise conversation_not_found(conversation_id)
 
 
 def _check_seq_bound(value: int | None, field: str) -> None:
@@ -43,7 +45,7 @@ def _check_seq_bound(value: int | None, field: str) -> None:
 
 
 class MessageController(Controller):
-    path = "/v1/conversations/{conversation_id:str}/messages"
+    path = "/conversations/{conversation_id:str}/messages"
     tags = ("messages",)
 
     @post("/", status_code=201)
@@ -52,13 +54,14 @@ class MessageController(Controller):
         conversation_id: ConversationId,
         data: JSONBody[MessageBatch],
         conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
         state: State,
     ) -> MessageList:
         """Append 1..100 messages atomically, creating the conversation if it does not exist.
         Each gets the next seq in order. Re-posting a message id already stored with the same
         body returns the stored message; the same id with a different body is a 409."""
         check_message_batch(data, state.settings)
-        return MessageList(items=await appending.append(conn, conversation_id, data))
+        return MessageList(items=await appending.append(conn, conversation_id, data, principal))
 
     @get("/")
     async def list_messages(
@@ -66,6 +69,7 @@ class MessageController(Controller):
         *,
         conversation_id: ConversationId,
         conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
         state: State,
         limit: Limit = None,
         before: Before = None,
@@ -87,6 +91,7 @@ class MessageController(Controller):
         rows = await messages.page(
             conn,
             conversation_id=conversation_id,
+            scope=principal.scope(),
             after_seq=NO_LOWER_BOUND if after is None else after,
             before_seq=NO_UPPER_BOUND if before is None else before,
             limit=page_size + 1,
@@ -94,7 +99,7 @@ class MessageController(Controller):
             topic=topic,
         )
         if not rows:
-            await _require_conversation(conn, conversation_id)
+            await _require_conversation(conn, conversation_id, principal.scope())
         items = rows[:page_size]
         next_cursor = items[-1].seq if len(rows) > page_size else None
         # Rows come in paging order: oldest first when forward, newest first when backward.
@@ -107,13 +112,16 @@ class MessageController(Controller):
         self,
         conversation_id: ConversationId,
         conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
         topic: TopicFilter = None,
     ) -> Cleared:
         """Clear the history (only one topic's messages when `topic` is given)."""
         reject_nul(topic, "topic")
-        deleted = await messages.clear(conn, conversation_id=conversation_id, topic=topic)
+        deleted = await messages.clear(
+            conn, conversation_id=conversation_id, scope=principal.scope(), topic=topic
+        )
         if not deleted:
-            await _require_conversation(conn, conversation_id)
+            await _require_conversation(conn, conversation_id, principal.scope())
         return Cleared(deleted=deleted)
 
     @get("/{message_id:str}")
@@ -122,21 +130,26 @@ class MessageController(Controller):
         conversation_id: ConversationId,
         message_id: MessageId,
         conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
     ) -> Message:
         """One message."""
-        found = await messages.get(conn, conversation_id=conversation_id, message_id=message_id)
+        found = await messages.get(
+            conn, conversation_id=conversation_id, scope=principal.scope(), message_id=message_id
+        )
         if found is None:
-            await _require_conversation(conn, conversation_id)
+            await _require_conversation(conn, conversation_id, principal.scope())
             raise _message_not_found(message_id)
         return found
 
     @patch("/{message_id:str}")
     async def patch_message(
         self,
+        *,
         conversation_id: ConversationId,
         message_id: MessageId,
         data: JSONBody[MessagePatch],
         conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
         state: State,
     ) -> Message:
         """Replace a message's content and/or metadata, e.g. to finalise a streamed reply."""
@@ -144,12 +157,13 @@ class MessageController(Controller):
         updated = await messages.update(
             conn,
             conversation_id=conversation_id,
+            scope=principal.scope(),
             message_id=message_id,
             content=data.content if isinstance(data.content, str) else None,
             metadata=data.metadata if isinstance(data.metadata, dict) else None,
         )
         if updated is None:
-            await _require_conversation(conn, conversation_id)
+            await _require_conversation(conn, conversation_id, principal.scope())
             raise _message_not_found(message_id)
         return updated
 
@@ -159,8 +173,12 @@ class MessageController(Controller):
         conversation_id: ConversationId,
         message_id: MessageId,
         conn: NamedDependency[PooledConnection],
+        principal: NamedDependency[Principal],
     ) -> None:
         """Delete one message; the seqs of the others do not change."""
-        if not await messages.delete(conn, conversation_id=conversation_id, message_id=message_id):
-            await _require_conversation(conn, conversation_id)
+        deleted = await messages.delete(
+            conn, conversation_id=conversation_id, scope=principal.scope(), message_id=message_id
+        )
+        if not deleted:
+            await _require_conversation(conn, conversation_id, principal.scope())
             raise _message_not_found(message_id)

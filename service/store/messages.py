@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from service.auth.principal import Scope
 from service.models import Message, NewMessage
 from service.queries import Connection, queries
 
@@ -22,6 +23,7 @@ async def page(
     conn: Connection,
     *,
     conversation_id: UUID,
+    scope: Scope,
     after_seq: int,
     before_seq: int,
     limit: int,
@@ -31,15 +33,17 @@ async def page(
     """Up to ``limit`` messages with after_seq < seq < before_seq: the oldest of them in seq
     order when ``forward``, else the newest, newest first."""
     key = PAGE_QUERIES[("forward" if forward else "backward", topic is not None)]
-    args: list[Any] = [conversation_id, after_seq, before_seq, limit]
+    args: list[Any] = [conversation_id, *scope, after_seq, before_seq, limit]
     if topic is not None:
         args.append(topic)
     rows = await queries().many(conn, key, *args)
     return [Message(**row) for row in rows]
 
 
-async def get(conn: Connection, *, conversation_id: UUID, message_id: UUID) -> Message | None:
-    row = await queries().one(conn, "messages.get", conversation_id, message_id)
+async def get(
+    conn: Connection, *, conversation_id: UUID, scope: Scope, message_id: UUID
+) -> Message | None:
+    row = await queries().one(conn, "messages.get", conversation_id, *scope, message_id)
     return Message(**row) if row else None
 
 
@@ -78,22 +82,25 @@ async def update(
     conn: Connection,
     *,
     conversation_id: UUID,
+    scope: Scope,
     message_id: UUID,
     content: str | None,
     metadata: dict[str, Any] | None,
 ) -> Message | None:
     row = await queries().one(
-        conn, "messages.update", conversation_id, message_id, content, metadata
+        conn, "messages.update", conversation_id, *scope, message_id, content, metadata
     )
     return Message(**row) if row else None
 
 
-async def delete(conn: Connection, *, conversation_id: UUID, message_id: UUID) -> bool:
-    deleted: int = await queries().val(conn, "messages.delete", conversation_id, message_id)
+async def delete(
+    conn: Connection, *, conversation_id: UUID, scope: Scope, message_id: UUID
+) -> bool:
+    deleted: int = await queries().val(conn, "messages.delete", conversation_id, *scope, message_id)
     return deleted > 0
 
 
-async def clear(conn: Connection, *, conversation_id: UUID, topic: str | None) -> int:
+async def clear(conn: Connection, *, conversation_id: UUID, scope: Scope, topic: str | None) -> int:
     """Delete the conversation's messages (only those of ``topic`` if given); how many went."""
-    deleted: int = await queries().val(conn, "messages.clear", conversation_id, topic)
+    deleted: int = await queries().val(conn, "messages.clear", conversation_id, *scope, topic)
     return deleted

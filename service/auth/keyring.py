@@ -1,0 +1,125 @@
+"""API key records, cached per worker and kept true by PostgreSQL notifications.
+
+Verifying a key would otherwise cost a database round trip on every request. Each worker keeps
+the records it has looked up, and a dedicated connection LISTENs on the channel that the
+api_keys trigger notifies on every change, so a revocation reaches every worker in the time a
+NOTIFY takes. The cache is trusted only while that connection is up: when it drops, the cache
+is emptied and every lookup goes to the database until it is back. Entries also expire after
+``key_cache_seconds``, which bounds staleness if a connection dies without the worker noticing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from litestar import Litestar
+
+from service.dburl import asyncpg_dsn
+from service.errors import UNAVAILABLE
+from service.settings import Settings
+from service.store import api_keys
+from service.store.api_keys import KeyRecord
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "chatkeep_api_keys"
+# Enough for every real deployment's keys; only keys that exist are cached.
+MAX_ENTRIES = 10_000
+RECONNECT_SECONDS = 1.0
+
+
+class KeyRing:
+    def __init__(self, pool: asyncpg.Pool, *, ttl: float, acquire_timeout: float) -> None:
+        self._pool = pool
+        self._ttl = ttl
+        self._acquire_timeout = acquire_timeout
+        self._entries: dict[str, tuple[float, KeyRecord]] = {}
+        # Bumped by every notification: a lookup that raced a change does not cache its result.
+        self._generation = 0
+        self.listening = False
+
+    async def lookup(self, key_id: str) -> KeyRecord | None:
+        cached = self._entries.get(key_id)
+        if cached and self.listening and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        generation = self._generation
+        async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+            record = await api_keys.get(conn, key_id=key_id)
+        if record and self.listening and generation == self._generation:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key_id] = (time.monotonic(), record)
+        return record
+
+    def forget(self, key_id: str | None = None) -> None:
+        """Drop one key's record, or every record."""
+        self._generation += 1
+        if key_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(key_id, None)
+
+    def _on_notification(self, conn: Any, pid: int, channel: str, key_id: object) -> None:
+        self.forget(str(key_id))
+
+    async def _follow(self, conn: asyncpg.Connection) -> None:
+        """Trust the cache while ``conn`` receives notifications; return when it is lost."""
+        lost = asyncio.Event()
+        conn.add_termination_listener(lambda _conn: lost.set())
+        try:
+            await conn.add_listener(CHANNEL, self._on_notification)
+        except UNAVAILABLE as exc:
+            log.warning("key change listener failed: %s", exc)
+            return
+        self.forget()
+        self.listening = True
+        await lost.wait()
+        log.warning("key change listener lost its connection; reconnecting")
+
+    async def listen(self, dsn: str, connect_timeout: float) -> None:
+        """Follow key changes until cancelled, reconnecting whenever the connection drops."""
+        while True:
+            try:
+                conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+            except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+                log.debug("key change listener cannot connect: %s", exc)
+                await asyncio.sleep(RECONNECT_SECONDS)
+                continue
+            try:
+                await self._follow(conn)
+            finally:
+                self.listening = False
+                self.forget()
+                conn.terminate()
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+
+def keyring_lifespan(settings: Settings) -> Any:
+    """``app.state.keyring`` for the app's life, its listener running in the background.
+    Runs after the pool's lifespan, whose pool it uses."""
+
+    @contextlib.asynccontextmanager
+    async def open_keyring(app: Litestar) -> AsyncIterator[None]:
+        keyring = KeyRing(
+            app.state.pool,
+            ttl=settings.key_cache_seconds,
+            acquire_timeout=settings.pool_acquire_timeout,
+        )
+        app.state.keyring = keyring
+        listener = asyncio.create_task(
+            keyring.listen(asyncpg_dsn(settings.database_url), settings.connect_timeout)
+        )
+        try:
+            yield
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    return open_keyring
