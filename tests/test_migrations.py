@@ -9,36 +9,56 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from yoyo import get_backend, read_migrations
 
 from service import migrations
+from service.dburl import yoyo_url
 from service.resources import MIGRATIONS_DIR
 
 REPO = Path(__file__).resolve().parent.parent
-TABLES_SQL = (
-    "SELECT table_name FROM information_schema.tables "
-    "WHERE table_schema = 'public' AND table_name NOT LIKE '%%yoyo%%' ORDER BY table_name"
-)
+# Everything a migration may create in the public schema, as comparable text.
+SCHEMA_SQL = """
+SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
+FROM information_schema.columns WHERE table_schema = 'public' AND table_name NOT LIKE '%yoyo%'
+UNION ALL SELECT 'index ' || indexdef FROM pg_indexes
+WHERE schemaname = 'public' AND tablename NOT LIKE '%yoyo%'
+UNION ALL SELECT 'constraint ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
+WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text NOT LIKE '%yoyo%'
+UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+ORDER BY 1
+"""
 
 
-def tables(url: str) -> list[str]:
+def schema(url: str) -> list[str]:
     with psycopg.connect(url) as conn:
-        return [name for (name,) in conn.execute(TABLES_SQL).fetchall()]
+        return [line for (line,) in conn.execute(SCHEMA_SQL).fetchall()]
 
 
-def test_apply_rollback_apply(empty_database_url: str) -> None:
+def apply_first(url: str, count: int) -> None:
+    backend = get_backend(yoyo_url(url))
+    try:
+        backend.apply_migrations(backend.to_apply(read_migrations(str(MIGRATIONS_DIR))[:count]))
+    finally:
+        backend.connection.close()
+
+
+def test_each_rollback_restores_the_schema_before_its_migration(empty_database_url: str) -> None:
     expected = migrations.expected_migrations()
-    assert expected == ["0001.conversations", "0002.messages"]
-    assert migrations.apply(empty_database_url) == expected
-    assert tables(empty_database_url) == ["conversations", "messages"]
+    assert expected[:3] == ["0001.conversations", "0002.messages", "0003.identity"]
+    snapshots = [schema(empty_database_url)]
+    for count in range(1, len(expected) + 1):
+        apply_first(empty_database_url, count)
+        snapshots.append(schema(empty_database_url))
+        assert snapshots[-1] != snapshots[-2], f"{expected[count - 1]} changed nothing"
     assert migrations.apply(empty_database_url) == []
 
-    assert migrations.rollback(empty_database_url, count=1) == ["0002.messages"]
-    assert tables(empty_database_url) == ["conversations"]
-    assert migrations.rollback(empty_database_url, count=None) == ["0001.conversations"]
-    assert tables(empty_database_url) == []
+    for count in reversed(range(len(expected))):
+        assert migrations.rollback(empty_database_url, count=1) == [expected[count]]
+        assert schema(empty_database_url) == snapshots[count], f"rollback of {expected[count]}"
 
     assert migrations.apply(empty_database_url) == expected
-    assert tables(empty_database_url) == ["conversations", "messages"]
+    assert schema(empty_database_url) == snapshots[-1]
 
 
 def test_every_migration_has_a_rollback() -> None:
@@ -60,4 +80,4 @@ def test_plain_yoyo_apply_uses_database_url(empty_database_url: str, scheme: str
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert tables(empty_database_url) == ["conversations", "messages"]
+    assert migrations.apply(empty_database_url) == []  # yoyo applied every one
