@@ -8,10 +8,16 @@ import re
 MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
+# ... and a missing field as "Object missing required field `role` - at `$.messages[0]`".
+MISSING_FIELD = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+
+
 def field_of(msgspec_message: str) -> tuple[str, str | None]:
-    """Split a msgspec error message into its text and the JSON path it names."""
+    """Split a msgspec error message into its text and the JSON path of the field it names."""
     match = MSGSPEC_PATH.match(msgspec_message)
     if not match:
         return msgspec_message, None
     path = (match["path"] or "").lstrip(".")
+    if missing := MISSING_FIELD.match(match["message"]):
+        path = f"{path}.{missing['name']}" if path else missing["name"]
     return match["message"], path or None

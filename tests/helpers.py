@@ -15,7 +15,7 @@ import psycopg
 from service.auth.principal import Permission
 from service.store import api_keys
 
-JWT_SECRET = "chatkeep-tests-jwt-secret-0123456789abcdef"
+JWT_SECRET = "chatkeep-tests-jwt-secret-" + "0123456789abcdef" * 3
 
 
 def assert_problem(
