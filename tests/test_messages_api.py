@@ -201,9 +201,9 @@ async def test_append_rejects_bad_input_and_writes_nothing(
     repeated = str(uuid.uuid4())
     cases: list[tuple[Any, int, str]] = [
         ({"messages": []}, 422, "messages"),
-        ({}, 422, "body"),
+        ({}, 422, "messages"),
         ({"messages": [{"role": "bot", "content": "x"}]}, 422, "messages[0].role"),
-        ({"messages": [{"role": "user"}]}, 422, "messages[0]"),
+        ({"messages": [{"role": "user"}]}, 422, "messages[0].content"),
         ({"messages": [{"role": "user", "content": 5}]}, 422, "messages[0].content"),
         ({"messages": [{"role": "user", "content": "a\u0000b"}]}, 422, "messages[0].content"),
         (
