@@ -102,13 +102,16 @@ def from_validation(exc: ValidationException) -> ProblemDetailsException:
     """Litestar's parameter and body errors (422), naming the first offending field."""
     errors = exc.extra if isinstance(exc.extra, list) else []
     first = errors[0] if errors else {}
-    text, path = field_of(str(first.get("message", exc.detail)))
+    # Litestar names where the error is as "key" (the JSON path, the whole body being "data");
+    # a missing field's own name is only in the message.
+    text, missing = field_of(str(first.get("message", exc.detail)))
     key = first.get("key")
-    # Litestar calls the whole body "data"; deeper body fields come as their JSON path.
-    field = "body" if key in (None, "data") else key
+    where = None if key in (None, "data") else key
     if text == "'data'":  # Litestar's KeyError when there is no body at all
         text = "a JSON request body is required"
-    return problem(422, "Invalid input", text, path if field == "body" and path else field)
+    if missing:
+        return problem(422, "Invalid input", text, f"{where}.{missing}" if where else missing)
+    return problem(422, "Invalid input", text, where or "body")
 
 
 HTTP_TITLES = {
