@@ -29,6 +29,7 @@ from service.store.api_keys import KeyRecord
 log = logging.getLogger(__name__)
 
 CHANNEL = "chatkeep_api_keys"
+LISTENER_NAME = "chatkeep key listener"
 # Enough for every real deployment's keys; only keys that exist are cached.
 MAX_ENTRIES = 10_000
 RECONNECT_SECONDS = 1.0
@@ -86,7 +87,11 @@ class KeyRing:
         """Follow key changes until cancelled, reconnecting whenever the connection drops."""
         while True:
             try:
-                conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+                conn = await asyncpg.connect(
+                    dsn,
+                    timeout=connect_timeout,
+                    server_settings={"application_name": LISTENER_NAME},
+                )
             except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
                 log.debug("key change listener cannot connect: %s", exc)
                 await asyncio.sleep(RECONNECT_SECONDS)
