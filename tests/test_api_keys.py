@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import psycopg
 import pytest
@@ -39,69 +40,55 @@ async def eventually(condition: Callable[[], Awaitable[bool]]) -> None:
         await asyncio.sleep(0.05)
 
 
-def listener_of(client: Client) -> Callable[[], Awaitable[bool]]:
-    """Whether the app's key change listener is connected, as a condition to wait for."""
-    keyring = client.app.state.keyring
+@asynccontextmanager
+async def cached_key(database_url: str, db: psycopg.Connection) -> AsyncIterator[Client]:
+    """A client whose API key the app has cached (cache lifetime: an hour), then revoked with
+    notifications switched off: only the cache still lets the key in."""
+    key = await create_key(database_url, ALL_PERMISSIONS)
+    settings = make_settings(database_url, key_cache_seconds=NEVER_EXPIRES)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        client.headers.update(bearer(key))
+        await eventually(lambda: listening(client))
+        assert (await client.get("/v1/conversations")).status_code == 200
+        db.execute("ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed")
+        db.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", [key_id_of(key)])
+        yield client
 
-    async def listening() -> bool:
-        return bool(keyring.listening)
 
-    return listening
+async def listening(client: Client) -> bool:
+    """Whether the app's key change listener is connected."""
+    return bool(client.app.state.keyring.listening)
+
+
+async def refused(client: Client) -> bool:
+    return (await client.get("/v1/conversations")).status_code == 401
 
 
 async def test_a_revoked_key_is_refused_without_waiting_for_the_cache(
     database_url: str, db: psycopg.Connection
 ) -> None:
-    key = await create_key(database_url, ALL_PERMISSIONS)
-    settings = make_settings(database_url, key_cache_seconds=NEVER_EXPIRES)
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        client.headers.update(bearer(key))
-        listening = listener_of(client)
-        await eventually(listening)
-
-        # With notifications switched off, a revocation is invisible: proof the record is cached.
-        assert (await client.get("/v1/conversations")).status_code == 200
-        db.execute("ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed")
-        db.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", [key_id_of(key)])
-        assert (await client.get("/v1/conversations")).status_code == 200
-
+    async with cached_key(database_url, db) as client:
+        assert (await client.get("/v1/conversations")).status_code == 200  # proof of the cache
         # Through the trigger (as `chatkeep keys revoke` does), the worker hears of it at once.
         db.execute("ALTER TABLE api_keys ENABLE TRIGGER api_keys_changed")
-        db.execute("UPDATE api_keys SET name = 'revoked' WHERE id = %s", [key_id_of(key)])
-
-        async def refused() -> bool:
-            return (await client.get("/v1/conversations")).status_code == 401
-
-        await eventually(refused)
+        db.execute("UPDATE api_keys SET name = 'revoked'")
+        await eventually(lambda: refused(client))
         assert_problem(await client.get("/v1/conversations"), 401, "Authorization")
 
 
 async def test_the_cache_is_not_trusted_while_the_listener_is_down(
     database_url: str, db: psycopg.Connection
 ) -> None:
-    key = await create_key(database_url, ALL_PERMISSIONS)
-    settings = make_settings(database_url, key_cache_seconds=NEVER_EXPIRES)
-    async with AsyncTestClient(app=create_app(settings)) as client:
-        client.headers.update(bearer(key))
-        listening = listener_of(client)
-        await eventually(listening)
-        assert (await client.get("/v1/conversations")).status_code == 200
-
-        # A revocation whose notification is lost along with the listener's connection.
-        db.execute("ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed")
-        db.execute("UPDATE api_keys SET revoked_at = now() WHERE id = %s", [key_id_of(key)])
+    async with cached_key(database_url, db) as client:
+        # The revocation's notification was lost: so is the listener's connection now.
         db.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s "
             "AND datname = current_database()",
             [LISTENER_NAME],
         )
-
-        async def refused() -> bool:
-            return (await client.get("/v1/conversations")).status_code == 401
-
-        await eventually(refused)
+        await eventually(lambda: refused(client))
         # And the listener comes back by itself.
-        await eventually(listening)
+        await eventually(lambda: listening(client))
 
 
 async def test_key_secrets_are_compared_in_constant_time(
