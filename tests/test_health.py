@@ -71,6 +71,9 @@ async def test_openapi_documents_the_api(client: Client) -> None:
     assert {"get", "post", "delete"} <= set(paths["/v1/conversations/{conversation_id}/messages"])
     assert "/v1/conversations/{conversation_id}/messages/{message_id}" in paths
     assert "/health/ready" in paths
+    assert "/v1/users/{user_id}/claim" in paths
+    assert set(schema["components"]["securitySchemes"]) == {"bearer", "session"}
+    assert paths["/v1/conversations"]["get"]["security"] == [{"bearer": []}, {"session": []}]
 
 
 async def test_unknown_route_and_method_are_problems(client: Client) -> None:
