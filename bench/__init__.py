@@ -1,0 +1,1 @@
+"""Benchmarks: load generation, floors and the report (never part of the tests)."""

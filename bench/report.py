@@ -1,0 +1,212 @@
+"""bench/REPORT.md and its plots, from one run's results (bench/results.json)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+TARGETS = {"chatkeep": "chatkeep", "bare": "bare ASGI + asyncpg", "pgbench": "pgbench (PostgreSQL)"}
+PACKAGES = ["litestar", "uvicorn", "uvloop", "httptools", "asyncpg", "msgspec"]
+
+
+def _first_line(command: list[str]) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=False).stdout.split(
+            "\n"
+        )[0]
+    except OSError:
+        return "not found"
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": f"{memory_kib / 1024 / 1024:.0f} GiB",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": _first_line(["pgbench", "--version"]).replace("pgbench", "").strip(),
+        "wrk": _first_line(["wrk", "--version"]) or "wrk (Debian)",
+        "packages": ", ".join(f"{name} {version(name)}" for name in PACKAGES),
+    }
+
+
+def _median(runs: list[dict[str, float]], key: str) -> float:
+    return median(run[key] for run in runs)
+
+
+def _cell(runs: list[dict[str, float]] | None) -> list[str]:
+    if not runs:
+        return ["-", "-", "-", "-"]
+    return [
+        f"{_median(runs, 'rate'):,.0f}",
+        f"{_median(runs, 'p50_ms'):.2f}",
+        f"{_median(runs, 'p99_ms'):.2f}",
+        str(sum(int(run["errors"]) for run in runs)),
+    ]
+
+
+def _ratio(numerator: list[dict[str, float]], denominator: list[dict[str, float]] | None) -> str:
+    if not denominator:
+        return "-"
+    return f"{_median(numerator, 'rate') / _median(denominator, 'rate'):.2f}x"
+
+
+def _spread(runs: list[dict[str, float]]) -> str:
+    rates = [run["rate"] for run in runs]
+    if len(rates) < 2:
+        return "-"
+    return f"±{(max(rates) - min(rates)) / 2 / median(rates) * 100:.0f}%"
+
+
+def table(run: dict[str, Any]) -> str:
+    results = run["results"]
+    header = (
+        "| workload | chatkeep req/s | p50 ms | p99 ms | errors | spread | bare req/s | p50 ms "
+        "| p99 ms | errors | pgbench tps | p50 ms | p99 ms | errors | ÷ pgbench | ÷ bare |\n"
+        "|---|" + "---:|" * 15 + "\n"
+    )
+    rows = []
+    for name in run["workloads"]:
+        ours = results["chatkeep"][name]
+        bare = results["bare"].get(name)
+        floor = results["pgbench"].get(name)
+        cells = [
+            name,
+            *_cell(ours),
+            _spread(ours),
+            *_cell(bare),
+            *_cell(floor),
+            _ratio(ours, floor),
+            _ratio(ours, bare),
+        ]
+        rows.append("| " + " | ".join(cells) + " |")
+    return header + "\n".join(rows) + "\n"
+
+
+def _plot_throughput(run: dict[str, Any], out: Path) -> None:
+    names = [name for name in run["workloads"] if not name.startswith("d:")]
+    figure, axes = plt.subplots(figsize=(10, 4.5))
+    width = 0.27
+    for index, (target, label) in enumerate(TARGETS.items()):
+        rates = [_median(run["results"][target][name], "rate") for name in names]
+        positions = [n + (index - 1) * width for n in range(len(names))]
+        axes.bar(positions, rates, width, label=label)
+    axes.set_xticks(range(len(names)), names, rotation=15, ha="right", fontsize=8)
+    axes.set_yscale("log")
+    axes.set_ylabel("requests (transactions) per second, log scale")
+    axes.set_title("Throughput: chatkeep against its two floors")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(out / "throughput.png", dpi=110)
+    plt.close(figure)
+
+
+def _plot_growth(run: dict[str, Any], out: Path) -> None:
+    sizes = run["shape"]["growth"]
+    names = [name for name in run["workloads"] if name.startswith("d:")]
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for target, label in TARGETS.items():
+        for key, style in (("p50_ms", "-o"), ("p99_ms", "--x")):
+            values = [_median(run["results"][target][name], key) for name in names]
+            axes.plot(sizes, values, style, label=f"{label} {key[:3]}")
+    axes.set_xscale("log")
+    axes.set_xlabel("messages in the conversation")
+    axes.set_ylabel("latency of 'latest 50', ms (concurrency 1)")
+    axes.set_ylim(bottom=0)
+    axes.set_title("(d) Reading the latest 50 as history grows")
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out / "growth.png", dpi=110)
+    plt.close(figure)
+
+
+def _plot_concurrency(run: dict[str, Any], out: Path) -> None:
+    names = [name for name in run["workloads"] if name.startswith("a:")]
+    levels = [int(name.rsplit("c", 1)[1]) for name in names]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for target, label in TARGETS.items():
+        rates = [_median(run["results"][target][name], "rate") for name in names]
+        p99 = [_median(run["results"][target][name], "p99_ms") for name in names]
+        axes[0].plot(levels, rates, "-o", label=label)
+        axes[1].plot(levels, p99, "-o", label=label)
+    axes[0].set_title("(a) latest 50: throughput")
+    axes[0].set_ylabel("requests per second")
+    axes[1].set_title("(a) latest 50: p99 latency")
+    axes[1].set_ylabel("ms")
+    for axis in axes:
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("concurrent connections")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(out / "concurrency.png", dpi=110)
+    plt.close(figure)
+
+
+def write(run: dict[str, Any], out: Path) -> None:
+    _plot_throughput(run, out)
+    _plot_growth(run, out)
+    _plot_concurrency(run, out)
+    shape = run["shape"]
+    facts = "\n".join(f"- {key}: {value}" for key, value in run["machine"].items())
+    memory = "\n".join(
+        f"- {target}: " + ", ".join(f"{mib:.0f} MiB" for mib in sorted(values))
+        for target, values in run["peak_rss_mib"].items()
+    )
+    notes = (out / "NOTES.md").read_text() if (out / "NOTES.md").exists() else ""
+    (out / "REPORT.md").write_text(
+        f"""# chatkeep benchmark report
+
+Generated by `{run["command"]}` (writes this file, `results.json` and the plots). Numbers
+are medians of {run["repeats"]} runs of {run["seconds"]:g} s each; "spread" is half the range of
+chatkeep's rate across those runs, relative to the median. They are never asserted in tests.
+
+## Set-up
+{facts}
+- data set: {shape["conversations"]:,} conversations x {shape["messages"]} messages (content about
+  400 bytes, metadata with two citations), {shape["users"]} users; for (d) one conversation of
+  each of {", ".join(f"{size:,}" for size in shape["growth"])} messages. Loaded in
+  {run["load_seconds"]:.0f} s.
+- chatkeep: `chatkeep serve --workers {run["workers"]}` (uvicorn, uvloop, httptools), every
+  request authenticated with an API key, access log off (`CHATKEEP_LOG_LEVEL=warning`).
+- bare: `bench/bare_asgi.py`, the same routes and SQL through asyncpg with the same pool
+  settings and uvicorn flags, no framework and no authentication.
+- pgbench: `pgbench -n -M prepared` running the statements of `sql/*.sql` (generated from the
+  registry by `bench/pgbench_scripts.py`) at the same concurrency.
+- load generator: wrk with `bench/wrk/chatkeep.lua` (random conversation or user per request),
+  on the same 2-core machine as the server and PostgreSQL: all three compete for the same cores.
+- whole run: {run["total_seconds"] / 60:.0f} minutes.
+
+## Results
+
+{table(run)}
+![throughput](throughput.png)
+
+![concurrency](concurrency.png)
+
+![growth](growth.png)
+
+## Memory
+Peak RSS (VmHWM) of each uvicorn worker after all workloads:
+{memory}
+
+{notes}"""
+    )
