@@ -12,18 +12,17 @@ from uuid import UUID
 
 from service.auth.principal import Principal
 from service.errors import Conflict, conversation_not_found
-from service.models import Message, MessageBatch, NewMessage
+from service.models import Message, MessageBatch, NewMessage, same_json
 from service.queries import Connection
 from service.store import conversations, messages
 
 
 def _same_message(stored: Message, new: NewMessage) -> bool:
-    return (stored.role, stored.content, stored.topic, stored.metadata) == (
+    return (stored.role, stored.content, stored.topic) == (
         new.role,
         new.content,
         new.topic,
-        new.metadata,
-    )
+    ) and same_json(stored.metadata, new.metadata)
 
 
 async def _lock(

@@ -11,6 +11,9 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 Role = Literal["system", "user", "assistant", "tool"]
 Metadata = dict[str, Any]
+# Metadata read back from PostgreSQL: the stored JSON bytes, passed through to the response
+# without being parsed into Python objects and encoded again (see service/db.py).
+StoredMetadata = Annotated[msgspec.Raw, Meta(description="A JSON object, as stored.")]
 Title = Annotated[str, Meta(max_length=1000, description="Free text, at most 1000 characters.")]
 UserId = Annotated[
     str, Meta(min_length=1, max_length=255, description="The application's user id.")
@@ -21,11 +24,11 @@ Topic = Annotated[
 ]
 
 
-class Conversation(Struct, kw_only=True):
+class Conversation(Struct):
     id: UUID
     title: str | None
     user_id: str | None
-    metadata: Metadata
+    metadata: StoredMetadata
     message_count: int
     created_at: datetime
     updated_at: datetime
@@ -50,14 +53,14 @@ class ConversationPage(Struct, kw_only=True):
     next_cursor: str | None = None
 
 
-class Message(Struct, kw_only=True):
+class Message(Struct):
     id: UUID
     conversation_id: UUID
     seq: int
     role: Role
     content: str
     topic: str | None
-    metadata: Metadata
+    metadata: StoredMetadata
     created_at: datetime
 
 
@@ -118,3 +121,9 @@ class Readiness(Struct, kw_only=True):
     status: Literal["ready", "not ready"]
     database: bool
     pending_migrations: list[str]
+
+
+def same_json(stored: msgspec.Raw, value: Any) -> bool:
+    """Whether stored JSON equals a request's value (jsonb normalises key order and spacing,
+    so the bytes cannot be compared)."""
+    return bool(msgspec.json.decode(stored) == value)

@@ -15,7 +15,13 @@ from service.api.params import ConversationId, Cursor, Limit, UserFilter
 from service.auth.principal import Principal
 from service.db import PooledConnection
 from service.errors import Conflict, Forbidden, conversation_not_found
-from service.models import Conversation, ConversationCreate, ConversationPage, ConversationPatch
+from service.models import (
+    Conversation,
+    ConversationCreate,
+    ConversationPage,
+    ConversationPatch,
+    same_json,
+)
 from service.settings import Settings
 from service.store import conversations
 from service.validation import (
@@ -70,10 +76,10 @@ class ConversationController(Controller):
         existing = await conversations.get(
             conn, conversation_id=conversation_id, scope=principal.scope()
         )
-        if existing is None or (existing.title, existing.user_id, existing.metadata) != (
-            data.title,
-            user_id,
-            data.metadata,
+        if (
+            existing is None
+            or (existing.title, existing.user_id) != (data.title, user_id)
+            or not same_json(existing.metadata, data.metadata)
         ):
             raise Conflict(f"conversation id {conversation_id} is already taken", field="id")
         return Response(existing, status_code=200)

@@ -1,4 +1,4 @@
-"""Authentication (who is calling) and the permission guard (may they do this), for /v1."""
+"""Authentication (who is calling) and API key permissions (may they do this), for /v1."""
 
 from __future__ import annotations
 
@@ -70,28 +70,31 @@ async def identify(connection: ASGIConnection[Any, Any, Any, State]) -> Principa
     raise Unauthorized(f"credentials required: {accepted}")
 
 
-class Authenticate(AbstractAuthenticationMiddleware):
-    async def authenticate_request(
-        self, connection: ASGIConnection[Any, Any, Any, Any]
-    ) -> AuthenticationResult:
-        return AuthenticationResult(user=await identify(connection), auth=None)
-
-
-def require_permission(
-    connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
-) -> None:
+def require_permission(principal: Principal, method: str, route_handler: BaseRouteHandler) -> None:
     """An API key needs ``read`` for reads and ``write`` for the rest, unless the handler's opt
     names another permission. Users and visitors hold no such grants: the SQL scope confines
     them to their own conversations, and user-wide actions check Principal.may_manage_user."""
-    principal: Principal = connection.user
     if not principal.trusted:
         return
-    method = connection.scope.get("method")
     needed: Permission = route_handler.opt.get("permission") or (
         Permission.READ if method in READ_METHODS else Permission.WRITE
     )
     if needed not in principal.permissions:
         raise Forbidden(f"this API key lacks the {needed} permission", field="Authorization")
+
+
+class Authenticate(AbstractAuthenticationMiddleware):
+    """Who is calling, and may they call this route at all. The permission check lives here
+    rather than in a Litestar guard: a synchronous guard runs in a worker thread, which cost
+    about a third of the throughput of a history read (bench/NOTES.md)."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        principal = await identify(connection)
+        method = str(connection.scope.get("method", ""))
+        require_permission(principal, method, connection.route_handler)
+        return AuthenticationResult(user=principal, auth=None)
 
 
 def current_principal(request: Request[Principal, None, State]) -> Principal:

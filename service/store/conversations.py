@@ -2,6 +2,9 @@
 
 ``scope`` is the caller's Principal.scope(): every query addressing one conversation matches
 only conversations that caller may see.
+
+Rows become Structs positionally (much cheaper than by name): every query lists its columns in
+the Struct's field order, which tests/test_queries.py checks against the database.
 """
 
 from __future__ import annotations
@@ -36,12 +39,12 @@ async def insert(
     row = await queries().one(
         conn, "conversations.insert", conversation_id, title, user_id, owner, metadata
     )
-    return Conversation(**row) if row else None
+    return Conversation(*row) if row else None
 
 
 async def get(conn: Connection, *, conversation_id: UUID, scope: Scope) -> Conversation | None:
     row = await queries().one(conn, "conversations.get", conversation_id, *scope)
-    return Conversation(**row) if row else None
+    return Conversation(*row) if row else None
 
 
 async def exists(conn: Connection, *, conversation_id: UUID, scope: Scope) -> bool:
@@ -60,7 +63,7 @@ async def list_recent(
     """Newest updated first, strictly after the keyset position (after_updated_at, after_id);
     whose conversations: see LISTINGS."""
     rows = await queries().many(conn, LISTINGS[listing], subject, after_updated_at, after_id, limit)
-    return [Conversation(**row) for row in rows]
+    return [Conversation(*row) for row in rows]
 
 
 async def update(
@@ -75,7 +78,7 @@ async def update(
     row = await queries().one(
         conn, "conversations.update", conversation_id, *scope, set_title, title, metadata
     )
-    return Conversation(**row) if row else None
+    return Conversation(*row) if row else None
 
 
 async def delete(conn: Connection, *, conversation_id: UUID, scope: Scope) -> bool:

@@ -1,4 +1,8 @@
-"""The messages table (queries in sql/messages.sql)."""
+"""The messages table (queries in sql/messages.sql).
+
+Rows become Structs positionally (much cheaper than by name): every query lists its columns in
+the Struct's field order, which tests/test_queries.py checks against the database.
+"""
 
 from __future__ import annotations
 
@@ -37,21 +41,21 @@ async def page(
     if topic is not None:
         args.append(topic)
     rows = await queries().many(conn, key, *args)
-    return [Message(**row) for row in rows]
+    return [Message(*row) for row in rows]
 
 
 async def get(
     conn: Connection, *, conversation_id: UUID, scope: Scope, message_id: UUID
 ) -> Message | None:
     row = await queries().one(conn, "messages.get", conversation_id, *scope, message_id)
-    return Message(**row) if row else None
+    return Message(*row) if row else None
 
 
 async def find_by_ids(
     conn: Connection, *, conversation_id: UUID, message_ids: Sequence[UUID]
 ) -> list[Message]:
     rows = await queries().many(conn, "messages.find_by_ids", conversation_id, message_ids)
-    return [Message(**row) for row in rows]
+    return [Message(*row) for row in rows]
 
 
 async def append_batch(
@@ -75,7 +79,7 @@ async def append_batch(
         [message.topic for message in messages],
         [message.metadata for message in messages],
     )
-    return [Message(**row) for row in rows]
+    return [Message(*row) for row in rows]
 
 
 async def update(
@@ -90,7 +94,7 @@ async def update(
     row = await queries().one(
         conn, "messages.update", conversation_id, *scope, message_id, content, metadata
     )
-    return Message(**row) if row else None
+    return Message(*row) if row else None
 
 
 async def delete(
