@@ -27,7 +27,7 @@ from service.api.messages import MessageController
 from service.api.users import UserController
 from service.auth import visitors
 from service.auth.keyring import keyring_lifespan
-from service.auth.middleware import Authenticate, current_principal
+from service.auth.middleware import Authenticate
 from service.db import lifespan, provide_connection
 from service.queries import queries
 from service.settings import Settings, get_settings
@@ -50,13 +50,12 @@ SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
 
 
 def api_v1() -> Router:
-    """Everything under /v1: authenticated, permission-checked (Authenticate), and scoped to
-    the caller (the principal dependency)."""
+    """Everything under /v1: authenticated and permission-checked (Authenticate); handlers
+    scope every query to ``request.user``."""
     return Router(
         path="/v1",
         route_handlers=[ConversationController, MessageController, UserController],
         middleware=[Authenticate],
-        dependencies={"principal": Provide(current_principal, sync_to_thread=False)},
         security=[{"bearer": []}, {"session": []}],
     )
 

@@ -11,7 +11,7 @@ from litestar.params import JSONBody
 from litestar.response import Response
 
 from service import cursor
-from service.api.params import ConversationId, Cursor, Limit, UserFilter
+from service.api.params import AuthenticatedRequest, ConversationId, Cursor, Limit, UserFilter
 from service.auth.principal import Principal
 from service.db import PooledConnection
 from service.errors import Conflict, Forbidden, conversation_not_found
@@ -54,14 +54,14 @@ class ConversationController(Controller):
         self,
         data: JSONBody[ConversationCreate],
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         state: State,
     ) -> Response[Conversation]:
         """Create a conversation. Posting the same id and body again returns it (200); the same
         id with a different body, or an id someone else uses, is a 409."""
         settings: Settings = state.settings
         check_conversation_create(data, settings)
-        user_id, owner = principal.new_conversation_owner(data.user_id, field="user_id")
+        user_id, owner = request.user.new_conversation_owner(data.user_id, field="user_id")
         conversation_id = data.id or uuid.uuid4()
         created = await conversations.insert(
             conn,
@@ -74,7 +74,7 @@ class ConversationController(Controller):
         if created:
             return Response(created, status_code=201)
         existing = await conversations.get(
-            conn, conversation_id=conversation_id, scope=principal.scope()
+            conn, conversation_id=conversation_id, scope=request.user.scope()
         )
         if (
             existing is None
@@ -89,7 +89,7 @@ class ConversationController(Controller):
         self,
         *,
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         state: State,
         user_id: UserFilter = None,
         limit: Limit = None,
@@ -102,7 +102,7 @@ class ConversationController(Controller):
         page_size = settings.default_page if limit is None else limit
         check_page_limit(page_size, settings)
         reject_nul(user_id, "user_id")
-        listing, subject = _listing(principal, user_id)
+        listing, subject = _listing(request.user, user_id)
         after_updated_at, after_id = cursor.decode(cursor_)
         rows = await conversations.list_recent(
             conn,
@@ -123,11 +123,11 @@ class ConversationController(Controller):
         self,
         conversation_id: ConversationId,
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
     ) -> Conversation:
         """One conversation."""
         found = await conversations.get(
-            conn, conversation_id=conversation_id, scope=principal.scope()
+            conn, conversation_id=conversation_id, scope=request.user.scope()
         )
         if found is None:
             raise conversation_not_found(conversation_id)
@@ -139,7 +139,7 @@ class ConversationController(Controller):
         conversation_id: ConversationId,
         data: JSONBody[ConversationPatch],
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         state: State,
     ) -> Conversation:
         """Change the title and/or replace the metadata; fields left out stay as they are."""
@@ -147,7 +147,7 @@ class ConversationController(Controller):
         updated = await conversations.update(
             conn,
             conversation_id=conversation_id,
-            scope=principal.scope(),
+            scope=request.user.scope(),
             set_title=isinstance(data.title, str) or data.title is None,
             title=data.title if isinstance(data.title, str) else None,
             metadata=data.metadata if isinstance(data.metadata, dict) else None,
@@ -161,11 +161,11 @@ class ConversationController(Controller):
         self,
         conversation_id: ConversationId,
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
     ) -> None:
         """Delete a conversation with all its messages."""
         deleted = await conversations.delete(
-            conn, conversation_id=conversation_id, scope=principal.scope()
+            conn, conversation_id=conversation_id, scope=request.user.scope()
         )
         if not deleted:
             raise conversation_not_found(conversation_id)

@@ -8,8 +8,17 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from service import appending
-from service.api.params import After, Before, ConversationId, Limit, MessageId, Order, TopicFilter
-from service.auth.principal import Principal, Scope
+from service.api.params import (
+    After,
+    AuthenticatedRequest,
+    Before,
+    ConversationId,
+    Limit,
+    MessageId,
+    Order,
+    TopicFilter,
+)
+from service.auth.principal import Scope
 from service.db import PooledConnection
 from service.errors import InvalidInput, NotFound, conversation_not_found
 from service.models import Cleared, Message, MessageBatch, MessageList, MessagePage, MessagePatch
@@ -54,14 +63,14 @@ class MessageController(Controller):
         conversation_id: ConversationId,
         data: JSONBody[MessageBatch],
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         state: State,
     ) -> MessageList:
         """Append 1..100 messages atomically, creating the conversation if it does not exist.
         Each gets the next seq in order. Re-posting a message id already stored with the same
         body returns the stored message; the same id with a different body is a 409."""
         check_message_batch(data, state.settings)
-        return MessageList(items=await appending.append(conn, conversation_id, data, principal))
+        return MessageList(items=await appending.append(conn, conversation_id, data, request.user))
 
     @get("/")
     async def list_messages(
@@ -69,7 +78,7 @@ class MessageController(Controller):
         *,
         conversation_id: ConversationId,
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         state: State,
         limit: Limit = None,
         before: Before = None,
@@ -91,7 +100,7 @@ class MessageController(Controller):
         rows = await messages.page(
             conn,
             conversation_id=conversation_id,
-            scope=principal.scope(),
+            scope=request.user.scope(),
             after_seq=NO_LOWER_BOUND if after is None else after,
             before_seq=NO_UPPER_BOUND if before is None else before,
             limit=page_size + 1,
@@ -99,7 +108,7 @@ class MessageController(Controller):
             topic=topic,
         )
         if not rows:
-            await _require_conversation(conn, conversation_id, principal.scope())
+            await _require_conversation(conn, conversation_id, request.user.scope())
         items = rows[:page_size]
         next_cursor = items[-1].seq if len(rows) > page_size else None
         # Rows come in paging order: oldest first when forward, newest first when backward.
@@ -112,16 +121,16 @@ class MessageController(Controller):
         self,
         conversation_id: ConversationId,
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         topic: TopicFilter = None,
     ) -> Cleared:
         """Clear the history (only one topic's messages when `topic` is given)."""
         reject_nul(topic, "topic")
         deleted = await messages.clear(
-            conn, conversation_id=conversation_id, scope=principal.scope(), topic=topic
+            conn, conversation_id=conversation_id, scope=request.user.scope(), topic=topic
         )
         if not deleted:
-            await _require_conversation(conn, conversation_id, principal.scope())
+            await _require_conversation(conn, conversation_id, request.user.scope())
         return Cleared(deleted=deleted)
 
     @get("/{message_id:str}")
@@ -130,14 +139,14 @@ class MessageController(Controller):
         conversation_id: ConversationId,
         message_id: MessageId,
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
     ) -> Message:
         """One message."""
         found = await messages.get(
-            conn, conversation_id=conversation_id, scope=principal.scope(), message_id=message_id
+            conn, conversation_id=conversation_id, scope=request.user.scope(), message_id=message_id
         )
         if found is None:
-            await _require_conversation(conn, conversation_id, principal.scope())
+            await _require_conversation(conn, conversation_id, request.user.scope())
             raise _message_not_found(message_id)
         return found
 
@@ -149,7 +158,7 @@ class MessageController(Controller):
         message_id: MessageId,
         data: JSONBody[MessagePatch],
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
         state: State,
     ) -> Message:
         """Replace a message's content and/or metadata, e.g. to finalise a streamed reply."""
@@ -157,13 +166,13 @@ class MessageController(Controller):
         updated = await messages.update(
             conn,
             conversation_id=conversation_id,
-            scope=principal.scope(),
+            scope=request.user.scope(),
             message_id=message_id,
             content=data.content if isinstance(data.content, str) else None,
             metadata=data.metadata if isinstance(data.metadata, dict) else None,
         )
         if updated is None:
-            await _require_conversation(conn, conversation_id, principal.scope())
+            await _require_conversation(conn, conversation_id, request.user.scope())
             raise _message_not_found(message_id)
         return updated
 
@@ -173,12 +182,12 @@ class MessageController(Controller):
         conversation_id: ConversationId,
         message_id: MessageId,
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
     ) -> None:
         """Delete one message; the seqs of the others do not change."""
         deleted = await messages.delete(
-            conn, conversation_id=conversation_id, scope=principal.scope(), message_id=message_id
+            conn, conversation_id=conversation_id, scope=request.user.scope(), message_id=message_id
         )
         if not deleted:
-            await _require_conversation(conn, conversation_id, principal.scope())
+            await _require_conversation(conn, conversation_id, request.user.scope())
             raise _message_not_found(message_id)

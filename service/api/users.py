@@ -8,6 +8,7 @@ from litestar import Controller, delete, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
+from service.api.params import AuthenticatedRequest
 from service.auth import visitors
 from service.auth.principal import Permission, Principal
 from service.db import PooledConnection
@@ -40,13 +41,13 @@ class UserController(Controller):
         user_id: UserIdPath,
         data: JSONBody[Claim],
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
     ) -> Claimed:
         """Move an anonymous visitor's conversations to this user (after the visitor logs in).
         Allowed for an API key with `write`, or the user's own token. Idempotent: claiming again
         moves nothing."""
         reject_nul(user_id, "user_id")
-        _require_manage(principal, user_id, Permission.WRITE)
+        _require_manage(request.user, user_id, Permission.WRITE)
         if not visitors.is_valid(data.session_id):
             raise InvalidInput(f"session_id must be {visitors.RULE}", field="session_id")
         moved = await conversations.claim(
@@ -59,10 +60,10 @@ class UserController(Controller):
         self,
         user_id: UserIdPath,
         conn: NamedDependency[PooledConnection],
-        principal: NamedDependency[Principal],
+        request: AuthenticatedRequest,
     ) -> Erased:
         """Erase every conversation of this user with all its messages; reports the counts.
         Allowed for an API key with `erase`, or the user's own token."""
         reject_nul(user_id, "user_id")
-        _require_manage(principal, user_id, Permission.ERASE)
+        _require_manage(request.user, user_id, Permission.ERASE)
         return await conversations.erase_user(conn, user_id=user_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
@@ -95,7 +94,3 @@ class Authenticate(AbstractAuthenticationMiddleware):
         method = str(connection.scope.get("method", ""))
         require_permission(principal, method, connection.route_handler)
         return AuthenticationResult(user=principal, auth=None)
-
-
-def current_principal(request: Request[Principal, None, State]) -> Principal:
-    return request.user
