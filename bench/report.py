@@ -210,3 +210,11 @@ Peak RSS (VmHWM) of each uvicorn worker after all workloads:
 
 {notes}"""
     )
+
+
+if __name__ == "__main__":
+    # Re-render REPORT.md and the plots from the last run's results.json (e.g. after NOTES.md).
+    import json
+
+    here = Path(__file__).parent
+    write(json.loads((here / "results.json").read_text()), here)
