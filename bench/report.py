@@ -124,10 +124,10 @@ def _plot_growth(run: dict[str, Any], out: Path) -> None:
     sizes = run["shape"]["growth"]
     names = [name for name in run["workloads"] if name.startswith("d:")]
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for target, label in TARGETS.items():
+    for index, (target, label) in enumerate(TARGETS.items()):
         for key, style in (("p50_ms", "-o"), ("p99_ms", "--x")):
             values = [_median(run["results"][target][name], key) for name in names]
-            axes.plot(sizes, values, style, label=f"{label} {key[:3]}")
+            axes.plot(sizes, values, style, color=f"C{index}", label=f"{label} {key[:3]}")
     axes.set_xscale("log")
     axes.set_xlabel("messages in the conversation")
     axes.set_ylabel("latency of 'latest 50', ms (concurrency 1)")
