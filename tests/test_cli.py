@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +15,7 @@ import pytest
 from service import migrations
 from service.cli import main
 from service.embedded import EmbeddedError, EmbeddedPostgres, _free_port
-
-CHATKEEP = str(Path(sys.executable).with_name("chatkeep"))
-STARTUP_SECONDS = 90
+from tests import live
 
 
 def test_check_reports_and_exits_by_health(
@@ -85,7 +80,7 @@ def _embedded_env(data_dir: Path) -> dict[str, str]:
 
 def _keys(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [CHATKEEP, "keys", *args],
+        [live.CHATKEEP, "keys", *args],
         env=_embedded_env(data_dir),
         capture_output=True,
         text=True,
@@ -95,32 +90,7 @@ def _keys(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [CHATKEEP, "serve", "--port", str(port)],
-        env=_embedded_env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _wait_ready(base: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("chatkeep serve did not become ready")
-
-
-def _stop(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=60)
-    return output
+    return live.serve(_embedded_env(data_dir), port)
 
 
 @pytest.fixture
@@ -138,7 +108,7 @@ def test_serve_without_database_url_runs_on_embedded_postgres(server_reachable_d
     base = f"http://127.0.0.1:{port}"
     process = _serve(data_dir, port)
     try:
-        _wait_ready(base, process)
+        live.wait_ready(base, process)
         assert httpx.get(f"{base}/v1/conversations").status_code == 401
         created_key = _keys(data_dir, "create", "--name", "newcomer")
         assert created_key.returncode == 0, created_key.stderr
@@ -151,14 +121,14 @@ def test_serve_without_database_url_runs_on_embedded_postgres(server_reachable_d
         )
         assert appended.status_code == 201
     finally:
-        output = _stop(process)
+        output = live.stop(process)
     assert "embedded PostgreSQL at postgresql://" in output
     assert not EmbeddedPostgres(data_dir).is_running()
 
     # A restart reuses the data directory: what was stored is still there.
     process = _serve(data_dir, port)
     try:
-        _wait_ready(base, process)
+        live.wait_ready(base, process)
         history = httpx.get(
             f"{base}/v1/conversations/{created.json()['id']}/messages", headers=auth
         ).json()
@@ -171,5 +141,5 @@ def test_serve_without_database_url_runs_on_embedded_postgres(server_reachable_d
         assert _keys(data_dir, "revoke", key_id).returncode == 1
         assert httpx.get(f"{base}/v1/conversations", headers=auth).status_code == 401
     finally:
-        _stop(process)
+        live.stop(process)
     assert not EmbeddedPostgres(data_dir).is_running()

@@ -12,6 +12,7 @@ from litestar.response import Response
 
 from service import cursor
 from service.api.params import AuthenticatedRequest, ConversationId, Cursor, Limit, UserFilter
+from service.api.problems import PROBLEM_RESPONSES
 from service.auth.principal import Principal
 from service.db import PooledConnection
 from service.errors import Conflict, Forbidden, conversation_not_found
@@ -49,7 +50,7 @@ class ConversationController(Controller):
     path = "/conversations"
     tags = ("conversations",)
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=PROBLEM_RESPONSES)
     async def create_conversation(
         self,
         data: JSONBody[ConversationCreate],
@@ -84,7 +85,7 @@ class ConversationController(Controller):
             raise Conflict(f"conversation id {conversation_id} is already taken", field="id")
         return Response(existing, status_code=200)
 
-    @get("/")
+    @get("/", responses=PROBLEM_RESPONSES)
     async def list_conversations(
         self,
         *,
@@ -118,7 +119,7 @@ class ConversationController(Controller):
         )
         return ConversationPage(items=items, next_cursor=next_cursor)
 
-    @get("/{conversation_id:str}")
+    @get("/{conversation_id:str}", responses=PROBLEM_RESPONSES)
     async def get_conversation(
         self,
         conversation_id: ConversationId,
@@ -133,7 +134,7 @@ class ConversationController(Controller):
             raise conversation_not_found(conversation_id)
         return found
 
-    @patch("/{conversation_id:str}")
+    @patch("/{conversation_id:str}", responses=PROBLEM_RESPONSES)
     async def patch_conversation(
         self,
         conversation_id: ConversationId,
@@ -156,7 +157,7 @@ class ConversationController(Controller):
             raise conversation_not_found(conversation_id)
         return updated
 
-    @delete("/{conversation_id:str}", status_code=204)
+    @delete("/{conversation_id:str}", status_code=204, responses=PROBLEM_RESPONSES)
     async def delete_conversation(
         self,
         conversation_id: ConversationId,

@@ -18,6 +18,7 @@ from service.api.params import (
     Order,
     TopicFilter,
 )
+from service.api.problems import PROBLEM_RESPONSES
 from service.auth.principal import Scope
 from service.db import PooledConnection
 from service.errors import InvalidInput, NotFound, conversation_not_found
@@ -57,7 +58,7 @@ class MessageController(Controller):
     path = "/conversations/{conversation_id:str}/messages"
     tags = ("messages",)
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, responses=PROBLEM_RESPONSES)
     async def append_messages(
         self,
         conversation_id: ConversationId,
@@ -72,7 +73,7 @@ class MessageController(Controller):
         check_message_batch(data, state.settings)
         return MessageList(items=await appending.append(conn, conversation_id, data, request.user))
 
-    @get("/")
+    @get("/", responses=PROBLEM_RESPONSES)
     async def list_messages(
         self,
         *,
@@ -116,7 +117,7 @@ class MessageController(Controller):
             items.reverse()
         return MessagePage(items=items, next_cursor=next_cursor)
 
-    @delete("/", status_code=200)
+    @delete("/", status_code=200, responses=PROBLEM_RESPONSES)
     async def clear_messages(
         self,
         conversation_id: ConversationId,
@@ -133,7 +134,7 @@ class MessageController(Controller):
             await _require_conversation(conn, conversation_id, request.user.scope())
         return Cleared(deleted=deleted)
 
-    @get("/{message_id:str}")
+    @get("/{message_id:str}", responses=PROBLEM_RESPONSES)
     async def get_message(
         self,
         conversation_id: ConversationId,
@@ -150,7 +151,7 @@ class MessageController(Controller):
             raise _message_not_found(message_id)
         return found
 
-    @patch("/{message_id:str}")
+    @patch("/{message_id:str}", responses=PROBLEM_RESPONSES)
     async def patch_message(
         self,
         *,
@@ -176,7 +177,7 @@ class MessageController(Controller):
             raise _message_not_found(message_id)
         return updated
 
-    @delete("/{message_id:str}", status_code=204)
+    @delete("/{message_id:str}", status_code=204, responses=PROBLEM_RESPONSES)
     async def delete_message(
         self,
         conversation_id: ConversationId,

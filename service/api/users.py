@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter
 
 from service.api.params import AuthenticatedRequest
+from service.api.problems import PROBLEM_RESPONSES
 from service.auth import visitors
 from service.auth.principal import Permission, Principal
 from service.db import PooledConnection
@@ -35,7 +36,7 @@ class UserController(Controller):
     path = "/users/{user_id:str}"
     tags = ("users",)
 
-    @post("/claim", status_code=200)
+    @post("/claim", status_code=200, responses=PROBLEM_RESPONSES)
     async def claim(
         self,
         user_id: UserIdPath,
@@ -55,7 +56,7 @@ class UserController(Controller):
         )
         return Claimed(claimed=moved)
 
-    @delete("/", status_code=200, opt={"permission": Permission.ERASE})
+    @delete("/", status_code=200, opt={"permission": Permission.ERASE}, responses=PROBLEM_RESPONSES)
     async def erase(
         self,
         user_id: UserIdPath,
