@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from service.dburl import asyncpg_dsn
-from service.errors import UNAVAILABLE, Unavailable
+from service.errors import UNAVAILABLE, ChatkeepError, Unavailable
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,15 +102,41 @@ def lifespan(settings: Settings) -> Any:
     return open_pool
 
 
-async def provide_connection(state: State) -> AsyncIterator[PooledConnection]:
-    """A pooled connection for one request, returned to the pool when the response is sent."""
-    pool: asyncpg.Pool = state.pool
-    settings: Settings = state.settings
+@asynccontextmanager
+async def checked_out(pool: asyncpg.Pool, wait: float) -> AsyncIterator[PooledConnection]:
+    """A pooled connection, returned afterwards; Unavailable when none frees up in ``wait``.
+
+    Only a connection known to be healthy goes back: after an error the server reported (a
+    constraint, a bad value) or one of ours, it is; after anything else (the server going away
+    mid-statement, a cancelled task) asyncpg may still be waiting for the end of a reply, and
+    the no-op reset (keep_session) would hand that half-dead connection to the next request
+    (tests/test_reliability.py saw it as InternalClientError 500s). Such a connection is closed.
+    """
     try:
-        conn = await pool.acquire(timeout=settings.pool_acquire_timeout)
+        conn = await pool.acquire(timeout=wait)
     except TimeoutError as exc:
         raise Unavailable("all database connections are busy; retry shortly") from exc
     try:
         yield conn
+    except (ChatkeepError, asyncpg.PostgresError) as exc:
+        if isinstance(exc, UNAVAILABLE):
+            _discard(conn)
+        raise
+    except BaseException:
+        _discard(conn)
+        raise
     finally:
         await pool.release(conn)
+
+
+def _discard(conn: PooledConnection) -> None:
+    # A connection that closed by itself has been handed back already, and says so.
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
+async def provide_connection(state: State) -> AsyncIterator[PooledConnection]:
+    """A pooled connection for one request, returned to the pool when the response is sent."""
+    settings: Settings = state.settings
+    async with checked_out(state.pool, settings.pool_acquire_timeout) as conn:
+        yield conn

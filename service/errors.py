@@ -155,6 +155,8 @@ UNAVAILABLE = (
     asyncpg.QueryCanceledError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    # A connection left mid-reply by a server that went away (it is closed, not reused).
+    asyncpg.InternalClientError,
 )
 DATABASE_ERRORS = (
     asyncpg.UniqueViolationError,

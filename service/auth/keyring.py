@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 from litestar import Litestar
 
+from service.db import checked_out
 from service.dburl import asyncpg_dsn
 from service.errors import UNAVAILABLE
 from service.settings import Settings
@@ -50,7 +51,7 @@ class KeyRing:
         if cached and self.listening and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
         generation = self._generation
-        async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+        async with checked_out(self._pool, self._acquire_timeout) as conn:
             record = await api_keys.get(conn, key_id=key_id)
         if record and self.listening and generation == self._generation:
             if len(self._entries) >= MAX_ENTRIES:
