@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import httpx
 import psycopg
 import pytest
 from litestar import Litestar
@@ -28,6 +29,7 @@ from service.auth.principal import ALL_PERMISSIONS
 from service.embedded import NON_DURABLE, EmbeddedPostgres
 from service.settings import Settings, settings_from_env
 from tests.helpers import JWT_SECRET, create_key
+from tests.live import live_service
 
 Client = AsyncTestClient[Litestar]
 _throwaway: EmbeddedPostgres | None = None
@@ -149,3 +151,13 @@ def db(postgresql: psycopg.Connection) -> psycopg.Connection:
     """A direct connection to the test database, to check what the API stored."""
     postgresql.autocommit = True
     return postgresql
+
+
+@pytest.fixture
+async def live_client(database_url: str, api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A trusted back end talking to a real server process: requests really run concurrently."""
+    with live_service(database_url) as (base, _):
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {api_key}"}, timeout=60
+        ) as client:
+            yield client

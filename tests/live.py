@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+
+from service.embedded import _free_port
 
 CHATKEEP = str(Path(sys.executable).with_name("chatkeep"))
 STARTUP_SECONDS = 90
@@ -43,3 +49,22 @@ def stop(process: subprocess.Popen[str]) -> str:
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
     return output
+
+
+@contextmanager
+def live_service(database_url: str, **settings: str) -> Iterator[tuple[str, Any]]:
+    """(base URL, process) of a real server on ``database_url``. The in-process test client
+    runs requests one at a time, so concurrency, timeouts and signals need this."""
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "CHATKEEP_LOG_LEVEL": "warning"}
+    env.update({f"CHATKEEP_{name.upper()}": value for name, value in settings.items()})
+    process = serve(env, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, process)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            output = stop(process)
+            # A 500 is a bug, whatever the test saw: the service logs each one as unhandled.
+            assert "unhandled error" not in output, output[-6000:]

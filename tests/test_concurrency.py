@@ -1,10 +1,12 @@
-"""Many writers on one conversation: seq stays gapless and unique, retries store once."""
+"""Many writers on one conversation, against a real server process so that the requests really
+run at once: seq stays gapless and unique, retries store once."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 
+import httpx
 import psycopg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -16,12 +18,12 @@ WRITERS = 40
 
 
 async def test_concurrent_appends_get_gapless_unique_seqs(
-    client: Client, db: psycopg.Connection
+    live_client: httpx.AsyncClient, db: psycopg.Connection
 ) -> None:
     conversation_id, url = new_conversation()
     # Every writer races to create the conversation too.
     responses = await asyncio.gather(
-        *(client.post(url, json=messages_body(f"w{n}-a", f"w{n}-b")) for n in range(WRITERS))
+        *(live_client.post(url, json=messages_body(f"w{n}-a", f"w{n}-b")) for n in range(WRITERS))
     )
     assert all(response.status_code == 201 for response in responses)
     for response in responses:
@@ -36,22 +38,22 @@ async def test_concurrent_appends_get_gapless_unique_seqs(
 
 
 async def test_concurrent_retries_of_one_message_store_it_once(
-    client: Client, db: psycopg.Connection
+    live_client: httpx.AsyncClient, db: psycopg.Connection
 ) -> None:
     conversation_id, url = new_conversation()
     body = {"messages": [{"id": str(uuid.uuid4()), "role": "user", "content": "once"}]}
-    responses = await asyncio.gather(*(client.post(url, json=body) for _ in range(20)))
+    responses = await asyncio.gather(*(live_client.post(url, json=body) for _ in range(20)))
     assert {response.status_code for response in responses} == {201}
     assert len({response.text for response in responses}) == 1
     assert stored_counts(db, conversation_id) == (1, 1, 1)
 
 
 async def test_appends_and_deletes_interleaved_keep_counts_true(
-    client: Client, db: psycopg.Connection
+    live_client: httpx.AsyncClient, db: psycopg.Connection
 ) -> None:
     conversation_id, url = new_conversation()
-    first = (await client.post(url, json=messages_body(*[f"m{n}" for n in range(20)]))).json()
-    deletions = [client.delete(f"{url}/{item['id']}") for item in first["items"][::2]]
-    appends = [client.post(url, json=messages_body("more")) for _ in range(10)]
+    first = (await live_client.post(url, json=messages_body(*[f"m{n}" for n in range(20)]))).json()
+    deletions = [live_client.delete(f"{url}/{item['id']}") for item in first["items"][::2]]
+    appends = [live_client.post(url, json=messages_body("more")) for _ in range(10)]
     await asyncio.gather(*deletions, *appends)
     assert stored_counts(db, conversation_id) == (20, 20, 30)

@@ -12,20 +12,19 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 
 from service import migrations
 from service.auth.principal import ALL_PERMISSIONS
-from service.embedded import NON_DURABLE, EmbeddedPostgres, _free_port
-from tests import live
+from service.embedded import NON_DURABLE, EmbeddedPostgres
 from tests.helpers import bearer, create_key
 from tests.ledger import Ledger
+from tests.live import live_service
 
 WRITERS = 8
 # Generous bound on any single request while the database is away: connect (2 s) plus pool
@@ -55,25 +54,6 @@ async def write_until(
             assert response.headers["content-type"].startswith("application/problem+json")
             await asyncio.sleep(0.05)
     return outcomes
-
-
-@contextmanager
-def live_service(database_url: str, **settings: str) -> Iterator[tuple[str, Any]]:
-    """A real server process: the in-process test client runs requests one at a time, so
-    concurrency, timeouts and signals need the service as deployed."""
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "CHATKEEP_LOG_LEVEL": "warning"}
-    env.update({f"CHATKEEP_{name.upper()}": value for name, value in settings.items()})
-    process = live.serve(env, port)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        live.wait_ready(base, process)
-        yield base, process
-    finally:
-        if process.poll() is None:
-            output = live.stop(process)
-            # A 500 is a bug, whatever the test saw: the service logs each one as unhandled.
-            assert "unhandled error" not in output, output[-6000:]
 
 
 async def test_kill_9_mid_batch_leaves_no_partial_batch_and_no_gap(
