@@ -8,12 +8,9 @@ import uuid
 
 import httpx
 import psycopg
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from tests.helpers import messages_body, new_conversation, stored_counts
 
-Client = AsyncTestClient[Litestar]
 WRITERS = 40
 
 
