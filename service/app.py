@@ -29,6 +29,7 @@ from service.auth import visitors
 from service.auth.keyring import keyring_lifespan
 from service.auth.middleware import Authenticate
 from service.db import lifespan, provide_connection
+from service.limits import limit_headers
 from service.queries import queries
 from service.settings import Settings, get_settings
 
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ValidationException: errors.from_validation,
         HTTPException: errors.from_http,
         **{error: errors.from_database for error in errors.DATABASE_ERRORS},
+        UnicodeDecodeError: errors.from_undecodable,
     }
     return Litestar(
         route_handlers=[HealthController, api_v1()],
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=problem_map))
         ],
         exception_handlers={Exception: errors.unexpected},
+        middleware=[limit_headers],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="chatkeep",

@@ -129,6 +129,11 @@ def from_http(exc: HTTPException) -> ProblemDetailsException:
     return problem(status, HTTP_TITLES.get(status, "Error"), str(exc.detail), field)
 
 
+def from_undecodable(exc: UnicodeDecodeError) -> ProblemDetailsException:
+    """Bytes that are not UTF-8 where text was expected (a JSON body, most often)."""
+    return problem(400, "Malformed request body", f"not valid UTF-8: {exc.reason}", "body")
+
+
 def from_database(exc: Exception) -> ProblemDetailsException:
     """The database refused or is unreachable: never a 500 the client cannot act on."""
     if isinstance(exc, asyncpg.UniqueViolationError):
