@@ -31,6 +31,14 @@ def serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     )
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The most resident memory the process ever had (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for process {pid}")
+
+
 def wait_ready(base: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:

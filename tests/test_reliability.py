@@ -24,13 +24,15 @@ from service.auth.principal import ALL_PERMISSIONS
 from service.embedded import NON_DURABLE, EmbeddedPostgres
 from tests.helpers import bearer, create_key
 from tests.ledger import Ledger
-from tests.live import live_service
+from tests.live import live_service, peak_rss_mib
 
 WRITERS = 8
 # Generous bound on any single request while the database is away: connect (2 s) plus pool
 # acquisition (2 s) plus slack for a loaded machine. Hanging past it is the failure.
 OUTAGE_REQUEST_BOUND_SECONDS = 15.0
 LOCK_CONVERSATION = "SELECT 1 FROM conversations WHERE id = %s FOR UPDATE"
+# The per-worker memory aim (bench/REPORT.md measures it under load too).
+MEMORY_BOUND_MIB = 150
 SOAK_SECONDS = float(os.environ.get("CHATKEEP_SOAK_SECONDS", "4"))
 
 
@@ -75,6 +77,7 @@ async def test_kill_9_mid_batch_leaves_no_partial_batch_and_no_gap(
     verdict = ledger.check(db)
     assert verdict.acknowledged > 0
     assert verdict.unacknowledged_absent + verdict.unacknowledged_stored_whole == WRITERS
+    print(f"kill -9: {len(ledger.batches)} batches of 50 sent, {verdict}")
 
     # After a restart, retrying everything stores each batch exactly once.
     with live_service(database_url) as (base, _):
@@ -131,6 +134,8 @@ async def test_database_outage_under_writer_load_loses_no_acknowledged_write() -
         with psycopg.connect(url, autocommit=True) as db:
             verdict = ledger.check(db)
         assert verdict.acknowledged == statuses[201]
+        slowest = max(seconds for _, seconds in outcomes)
+        print(f"outage: {dict(statuses)}, slowest request {slowest:.1f} s, {verdict}")
 
 
 async def test_overload_queues_then_503_and_slow_statements_are_cut(
@@ -156,6 +161,7 @@ async def test_overload_queues_then_503_and_slow_statements_are_cut(
                 ).fetchone()
             assert [response.status_code for response in responses] == [503] * 8
             details = Counter(response.json()["detail"] for response in responses)
+            print(f"overload: 8 requests, {dict(details)}, {elapsed:.1f} s")
             assert len(details) == 2, details  # busy pool, and cancelled statements
             assert all(response.headers["retry-after"] for response in responses)
             assert elapsed < OUTAGE_REQUEST_BOUND_SECONDS
@@ -214,7 +220,7 @@ async def test_soak_many_writers_and_readers_on_shared_conversations(
                     seqs = [item["seq"] for item in page.json()["items"]]
                     assert seqs == sorted(set(seqs))
 
-    with live_service(database_url) as (base, _):
+    with live_service(database_url) as (base, process):
         async with httpx.AsyncClient(base_url=base, headers=bearer(api_key), timeout=60) as client:
             writers = [
                 asyncio.create_task(
@@ -227,8 +233,13 @@ async def test_soak_many_writers_and_readers_on_shared_conversations(
             stop.set()
             outcomes = [outcome for writer in writers for outcome in await writer]
             await asyncio.gather(*readers)
+            peak_mib = peak_rss_mib(process.pid)
+    assert peak_mib < MEMORY_BOUND_MIB
     assert {status for status, _ in outcomes} == {201}
     assert set(reads) <= {200, 404}
     verdict = ledger.check(db, one_writer_per_conversation=False)
     assert verdict.acknowledged == len(outcomes) == len(ledger.batches)
-    print(f"soak: {len(outcomes)} appends, {sum(reads.values())} reads, {verdict}")
+    print(
+        f"soak: {SOAK_SECONDS:g} s, {len(outcomes)} appends, {sum(reads.values())} reads, "
+        f"peak RSS {peak_mib:.0f} MiB, {verdict}"
+    )
