@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from service.api.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
 from service.cursor import START
 from service.db import create_pool
 from service.models import MessageBatch
@@ -22,7 +23,6 @@ from service.settings import get_settings
 
 MESSAGES = re.compile(r"^/v1/conversations/([0-9a-f-]{36})/messages$")
 TRUSTED = (True, None, None)
-NO_UPPER_BOUND = 2**63 - 1
 PAGE = 50
 LIST_PAGE = 20
 _encode = msgspec.json.Encoder().encode
@@ -41,7 +41,13 @@ async def _read_body(receive: Any) -> bytes:
 
 async def _latest(conn: Any, conversation_id: uuid.UUID) -> dict[str, Any]:
     rows = await queries().many(
-        conn, "messages.page_backward", conversation_id, *TRUSTED, 0, NO_UPPER_BOUND, PAGE + 1
+        conn,
+        "messages.page_backward",
+        conversation_id,
+        *TRUSTED,
+        NO_LOWER_BOUND,
+        NO_UPPER_BOUND,
+        PAGE + 1,
     )
     items = [dict(row) for row in rows[:PAGE]]
     items.reverse()

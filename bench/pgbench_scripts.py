@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from service.api.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
 from service.cursor import START
 from service.queries import load_queries
 from service.resources import SQL_DIR
 
-NO_UPPER_BOUND = 2**63 - 1
 RANDOM_CONVERSATION = "md5('bench-' || :n)::uuid"
 TRUSTED = {2: "true", 3: "NULL", 4: "NULL"}
 PARAMETER = re.compile(r"\$(\d+)")
@@ -27,7 +27,7 @@ def statement(key: str, values: dict[int, str]) -> str:
 
 
 def latest(conversation: str) -> str:
-    values = {1: conversation, **TRUSTED, 5: "0", 6: str(NO_UPPER_BOUND), 7: "51"}
+    values = {1: conversation, **TRUSTED, 5: str(NO_LOWER_BOUND), 6: str(NO_UPPER_BOUND), 7: "51"}
     return statement("messages.page_backward", values) + ";\n"
 
 

@@ -102,6 +102,12 @@ def table(run: dict[str, Any]) -> str:
     return header + "\n".join(rows) + "\n"
 
 
+def _save(figure: Any, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def _plot_throughput(run: dict[str, Any], out: Path) -> None:
     names = [name for name in run["workloads"] if not name.startswith("d:")]
     figure, axes = plt.subplots(figsize=(10, 4.5))
@@ -115,9 +121,7 @@ def _plot_throughput(run: dict[str, Any], out: Path) -> None:
     axes.set_ylabel("requests (transactions) per second, log scale")
     axes.set_title("Throughput: chatkeep against its two floors")
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(out / "throughput.png", dpi=110)
-    plt.close(figure)
+    _save(figure, out / "throughput.png")
 
 
 def _plot_growth(run: dict[str, Any], out: Path) -> None:
@@ -134,9 +138,7 @@ def _plot_growth(run: dict[str, Any], out: Path) -> None:
     axes.set_ylim(bottom=0)
     axes.set_title("(d) Reading the latest 50 as history grows")
     axes.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(out / "growth.png", dpi=110)
-    plt.close(figure)
+    _save(figure, out / "growth.png")
 
 
 def _plot_concurrency(run: dict[str, Any], out: Path) -> None:
@@ -156,9 +158,7 @@ def _plot_concurrency(run: dict[str, Any], out: Path) -> None:
         axis.set_xscale("log", base=2)
         axis.set_xlabel("concurrent connections")
         axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(out / "concurrency.png", dpi=110)
-    plt.close(figure)
+    _save(figure, out / "concurrency.png")
 
 
 def write(run: dict[str, Any], out: Path) -> None:
