@@ -22,8 +22,10 @@ from litestar.plugins.problem_details import (
 
 from service import errors
 from service.api.conversations import ConversationController
+from service.api.files import FileController
 from service.api.health import HealthController
 from service.api.messages import MessageController
+from service.api.prompts import PromptController
 from service.api.users import UserController
 from service.auth import visitors
 from service.auth.keyring import keyring_lifespan
@@ -55,7 +57,13 @@ def api_v1() -> Router:
     scope every query to ``request.user``."""
     return Router(
         path="/v1",
-        route_handlers=[ConversationController, MessageController, UserController],
+        route_handlers=[
+            ConversationController,
+            MessageController,
+            FileController,
+            PromptController,
+            UserController,
+        ],
         middleware=[Authenticate],
         security=[{"bearer": []}, {"session": []}],
     )
@@ -68,9 +76,15 @@ def cors(settings: Settings) -> CORSConfig | None:
         return None
     return CORSConfig(
         allow_origins=origins,
-        allow_methods=["GET", "POST", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", visitors.HEADER],
-        expose_headers=["Retry-After", "WWW-Authenticate"],
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match", visitors.HEADER],
+        expose_headers=[
+            "Retry-After",
+            "WWW-Authenticate",
+            "ETag",
+            "Content-Disposition",
+            "Content-Range",
+        ],
     )
 
 

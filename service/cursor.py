@@ -1,4 +1,4 @@
-"""Opaque keyset cursors for the conversation listing: (updated_at, id) of the last row seen."""
+"""Opaque keyset cursors for listings: (a timestamp, id) of the last row seen."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import msgspec
 
 from service.errors import InvalidInput
 
-# The position before the first page: later than any row.
+# The position before the first page of a newest-first listing: later than any row.
 START = (datetime(9999, 12, 31, tzinfo=UTC), UUID(int=(1 << 128) - 1))
+# The same for an oldest-first listing: earlier than any row.
+START_ASCENDING = (datetime(1, 1, 1, tzinfo=UTC), UUID(int=0))
 
 
 class _Position(msgspec.Struct, array_like=True):
@@ -25,10 +27,10 @@ def encode(updated_at: datetime, conversation_id: UUID) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(cursor: str | None) -> tuple[datetime, UUID]:
-    """The keyset position a cursor stands for; START when there is none."""
+def decode(cursor: str | None, start: tuple[datetime, UUID] = START) -> tuple[datetime, UUID]:
+    """The keyset position a cursor stands for; ``start`` when there is none."""
     if cursor is None:
-        return START
+        return start
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         position = msgspec.json.decode(raw, type=_Position)

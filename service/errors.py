@@ -60,6 +60,17 @@ def conversation_not_found(conversation_id: object) -> NotFound:
     return NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
 
 
+class RangeNotSatisfiable(ChatkeepError):
+    """A download's Range selects no byte of the file."""
+
+    status = 416
+    title = "Range not satisfiable"
+
+    def __init__(self, detail: str, *, size: int) -> None:
+        super().__init__(detail, field="Range")
+        self.size = size
+
+
 class Conflict(ChatkeepError):
     status = 409
     title = "Conflict"
@@ -95,7 +106,10 @@ def problem(
 
 
 def from_domain(exc: ChatkeepError) -> ProblemDetailsException:
-    return problem(exc.status, exc.title, exc.detail, exc.field, exc.headers)
+    headers = exc.headers
+    if isinstance(exc, RangeNotSatisfiable):  # RFC 9110 15.5.17: say how long the file is
+        headers = {"Content-Range": f"bytes */{exc.size}"}
+    return problem(exc.status, exc.title, exc.detail, exc.field, headers)
 
 
 def from_validation(exc: ValidationException) -> ProblemDetailsException:

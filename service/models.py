@@ -113,6 +113,57 @@ class Erased(Struct, kw_only=True):
     messages: int
 
 
+class FileInfo(Struct):
+    """A file attached to a conversation. Messages refer to it by id in their metadata
+    (by convention ``{"files": ["<file id>"]}``)."""
+
+    id: UUID
+    conversation_id: UUID
+    filename: str
+    content_type: str
+    size: int
+    # Hex SHA-256 of the content; also the download's ETag.
+    sha256: str
+    created_at: datetime
+
+
+class FilePage(Struct, kw_only=True):
+    items: list[FileInfo]
+    next_cursor: str | None = None
+
+
+class PromptPut(Struct, kw_only=True, forbid_unknown_fields=True):
+    content: str
+    metadata: Metadata = msgspec.field(default_factory=dict)
+
+
+class PromptVersion(Struct):
+    name: str
+    version: int
+    content: str
+    metadata: StoredMetadata
+    created_at: datetime
+
+
+class PromptVersionPage(Struct, kw_only=True):
+    items: list[PromptVersion]
+    # Pass as `before` for the next (older) page.
+    next_cursor: int | None = None
+
+
+class PromptSummary(Struct):
+    name: str
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptPage(Struct, kw_only=True):
+    items: list[PromptSummary]
+    # Pass as `after` for the next page.
+    next_cursor: str | None = None
+
+
 class Liveness(Struct, kw_only=True):
     status: Literal["ok"] = "ok"
 

@@ -43,6 +43,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_page: int = 1000
     default_page: int = 50
     max_body_bytes: int = 16 * MIB
+    # Attachments: one file, and all files of one conversation (uploads are streamed, so these
+    # are not bounded by max_body_bytes).
+    max_file_bytes: int = 32 * MIB
+    max_conversation_file_bytes: int = 256 * MIB
 
     # Identity (see README "Identity and access").
     # HS256 secret for user tokens; user tokens are refused while it is empty.
@@ -74,6 +78,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_page": self.max_page,
             "default_page": self.default_page,
             "max_body_bytes": self.max_body_bytes,
+            "max_file_bytes": self.max_file_bytes,
+            "max_conversation_file_bytes": self.max_conversation_file_bytes,
             "workers": self.workers,
         }
         for name, value in positive.items():

@@ -100,3 +100,10 @@ def check_message_patch(body: MessagePatch, settings: Settings) -> None:
 def check_page_limit(limit: int, settings: Settings) -> None:
     if not 1 <= limit <= settings.max_page:
         raise InvalidInput(f"limit must be between 1 and {settings.max_page}", field="limit")
+
+
+def page_size(limit: int | None, settings: Settings) -> int:
+    """The ``limit`` a listing asks for, checked, or the default page size."""
+    size = settings.default_page if limit is None else limit
+    check_page_limit(size, settings)
+    return size

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from service.db import init_connection
-from service.models import Conversation, Message
+from service.models import Conversation, Message, PromptSummary, PromptVersion
 from service.queries import QueryFileError, load_queries, queries
 from service.resources import SQL_DIR
 
@@ -78,7 +78,7 @@ async def test_every_registered_query_prepares_against_the_migrated_schema(
             except asyncpg.PostgresError as exc:
                 pytest.fail(f"{key} ({query.source}) does not prepare: {exc}")
             columns = tuple(attribute.name for attribute in statement.get_attributes())
-            for struct in (Message, Conversation):
+            for struct in (Message, Conversation, PromptVersion, PromptSummary):
                 # The stores build Structs from rows by position.
                 if set(columns) == set(struct.__struct_fields__):
                     assert columns == struct.__struct_fields__, key

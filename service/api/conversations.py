@@ -28,7 +28,7 @@ from service.store import conversations
 from service.validation import (
     check_conversation_create,
     check_conversation_patch,
-    check_page_limit,
+    page_size,
     reject_nul,
 )
 
@@ -100,8 +100,7 @@ class ConversationController(Controller):
         `cursor` for the next page; it is null on the last page. A user token or visitor sees
         only its own; an API key sees all, or one user's with `user_id`."""
         settings: Settings = state.settings
-        page_size = settings.default_page if limit is None else limit
-        check_page_limit(page_size, settings)
+        size = page_size(limit, settings)
         reject_nul(user_id, "user_id")
         listing, subject = _listing(request.user, user_id)
         after_updated_at, after_id = cursor.decode(cursor_)
@@ -111,11 +110,11 @@ class ConversationController(Controller):
             subject=subject,
             after_updated_at=after_updated_at,
             after_id=after_id,
-            limit=page_size + 1,
+            limit=size + 1,
         )
-        items = rows[:page_size]
+        items = rows[:size]
         next_cursor = (
-            cursor.encode(items[-1].updated_at, items[-1].id) if len(rows) > page_size else None
+            cursor.encode(items[-1].updated_at, items[-1].id) if len(rows) > size else None
         )
         return ConversationPage(items=items, next_cursor=next_cursor)
 

@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from service import appending
+from service.api.lookups import require_conversation
 from service.api.params import (
     After,
     AuthenticatedRequest,
@@ -19,16 +20,15 @@ from service.api.params import (
     TopicFilter,
 )
 from service.api.problems import PROBLEM_RESPONSES
-from service.auth.principal import Scope
 from service.db import PooledConnection
-from service.errors import InvalidInput, NotFound, conversation_not_found
+from service.errors import InvalidInput, NotFound
 from service.models import Cleared, Message, MessageBatch, MessageList, MessagePage, MessagePatch
 from service.settings import Settings
-from service.store import conversations, messages
+from service.store import messages
 from service.validation import (
     check_message_batch,
     check_message_patch,
-    check_page_limit,
+    page_size,
     reject_nul,
 )
 
@@ -39,14 +39,6 @@ NO_UPPER_BOUND = 2**63 - 1
 
 def _message_not_found(message_id: object) -> NotFound:
     return NotFound(f"message {message_id} does not exist", field="message_id")
-
-
-async def _require_conversation(
-    conn: PooledConnection, conversation_id: ConversationId, scope: Scope
-) -> None:
-    """Tell "no such conversation" (404) from "nothing matched" when a query came back empty."""
-    if not await conversations.exists(conn, conversation_id=conversation_id, scope=scope):
-        raise conversation_not_found(conversation_id)
 
 
 def _check_seq_bound(value: int | None, field: str) -> None:
@@ -92,8 +84,7 @@ class MessageController(Controller):
         (the oldest above S). `next_cursor` is the seq to pass as `before` (or `after` when
         paging forward) for the next page, null when there is none."""
         settings: Settings = state.settings
-        page_size = settings.default_page if limit is None else limit
-        check_page_limit(page_size, settings)
+        size = page_size(limit, settings)
         _check_seq_bound(before, "before")
         _check_seq_bound(after, "after")
         reject_nul(topic, "topic")
@@ -104,14 +95,14 @@ class MessageController(Controller):
             scope=request.user.scope(),
             after_seq=NO_LOWER_BOUND if after is None else after,
             before_seq=NO_UPPER_BOUND if before is None else before,
-            limit=page_size + 1,
+            limit=size + 1,
             forward=forward,
             topic=topic,
         )
         if not rows:
-            await _require_conversation(conn, conversation_id, request.user.scope())
-        items = rows[:page_size]
-        next_cursor = items[-1].seq if len(rows) > page_size else None
+            await require_conversation(conn, conversation_id, request.user.scope())
+        items = rows[:size]
+        next_cursor = items[-1].seq if len(rows) > size else None
         # Rows come in paging order: oldest first when forward, newest first when backward.
         if forward != (order == "asc"):
             items.reverse()
@@ -131,7 +122,7 @@ class MessageController(Controller):
             conn, conversation_id=conversation_id, scope=request.user.scope(), topic=topic
         )
         if not deleted:
-            await _require_conversation(conn, conversation_id, request.user.scope())
+            await require_conversation(conn, conversation_id, request.user.scope())
         return Cleared(deleted=deleted)
 
     @get("/{message_id:str}", responses=PROBLEM_RESPONSES)
@@ -147,7 +138,7 @@ class MessageController(Controller):
             conn, conversation_id=conversation_id, scope=request.user.scope(), message_id=message_id
         )
         if found is None:
-            await _require_conversation(conn, conversation_id, request.user.scope())
+            await require_conversation(conn, conversation_id, request.user.scope())
             raise _message_not_found(message_id)
         return found
 
@@ -173,7 +164,7 @@ class MessageController(Controller):
             metadata=data.metadata if isinstance(data.metadata, dict) else None,
         )
         if updated is None:
-            await _require_conversation(conn, conversation_id, request.user.scope())
+            await require_conversation(conn, conversation_id, request.user.scope())
             raise _message_not_found(message_id)
         return updated
 
@@ -190,5 +181,5 @@ class MessageController(Controller):
             conn, conversation_id=conversation_id, scope=request.user.scope(), message_id=message_id
         )
         if not deleted:
-            await _require_conversation(conn, conversation_id, request.user.scope())
+            await require_conversation(conn, conversation_id, request.user.scope())
             raise _message_not_found(message_id)

@@ -1,0 +1,134 @@
+"""Files and their content-addressed chunks (queries in sql/files.sql).
+
+An upload streams into a new blob inside one transaction; at the end, under an advisory lock on
+its SHA-256, it either becomes the stored copy of that content or is dropped for the identical
+blob already stored. The trigger files_release_blobs does the reverse on every delete, under the
+same lock, so content is stored once and never outlives its last file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from service.auth.principal import Scope
+from service.models import FileInfo
+from service.queries import Connection, queries
+
+# Bytes per stored chunk: large enough that a chunk is one cheap round trip, small enough that
+# upload and download hold little in memory.
+CHUNK_SIZE = 256 * 1024
+# Chunks fetched per round trip when downloading.
+CHUNKS_PER_READ = 4
+
+
+def _file(row: asyncpg.Record) -> FileInfo:
+    return FileInfo(
+        row["id"],
+        row["conversation_id"],
+        row["filename"],
+        row["content_type"],
+        row["size"],
+        bytes(row["sha256"]).hex(),
+        row["created_at"],
+    )
+
+
+async def start_blob(conn: Connection) -> int:
+    blob_id: int = await queries().val(conn, "files.start_blob", CHUNK_SIZE)
+    return blob_id
+
+
+async def write_chunk(conn: Connection, *, blob_id: int, n: int, data: bytes) -> None:
+    await queries().exec(conn, "files.write_chunk", blob_id, n, data)
+
+
+async def lock_conversation(conn: Connection, *, conversation_id: UUID, scope: Scope) -> int | None:
+    """Bytes the conversation's files take, with the conversation locked; None if missing."""
+    used: int | None = await queries().val(conn, "files.lock_conversation", conversation_id, *scope)
+    return used
+
+
+async def keep_content(conn: Connection, *, blob_id: int, size: int, sha256: bytes) -> int:
+    """The blob that stores this content from now on: an identical one already stored (the new
+    blob ``blob_id`` is dropped), else ``blob_id`` itself, sealed."""
+    await queries().exec(conn, "files.lock_content", sha256)
+    stored: int | None = await queries().val(conn, "files.find_blob", sha256)
+    if stored is not None:
+        await queries().exec(conn, "files.drop_blob", blob_id)
+        return stored
+    await queries().exec(conn, "files.seal_blob", blob_id, size, sha256)
+    return blob_id
+
+
+async def insert(
+    conn: Connection,
+    *,
+    conversation_id: UUID,
+    file_id: UUID,
+    blob_id: int,
+    filename: str,
+    content_type: str,
+    size: int,
+    sha256: bytes,
+) -> FileInfo | None:
+    """The new file, or None when the id is taken."""
+    row = await queries().one(
+        conn,
+        "files.insert",
+        conversation_id,
+        file_id,
+        blob_id,
+        filename,
+        content_type,
+        size,
+        sha256,
+    )
+    return _file(row) if row else None
+
+
+async def get(
+    conn: Connection, *, conversation_id: UUID, file_id: UUID, scope: Scope
+) -> FileInfo | None:
+    row = await queries().one(conn, "files.get", conversation_id, *scope, file_id)
+    return _file(row) if row else None
+
+
+async def list_files(
+    conn: Connection,
+    *,
+    conversation_id: UUID,
+    scope: Scope,
+    after_created_at: datetime,
+    after_id: UUID,
+    limit: int,
+) -> list[FileInfo]:
+    rows = await queries().many(
+        conn, "files.list", conversation_id, *scope, after_created_at, after_id, limit
+    )
+    return [_file(row) for row in rows]
+
+
+async def delete(conn: Connection, *, conversation_id: UUID, file_id: UUID, scope: Scope) -> bool:
+    return await queries().execrows(conn, "files.delete", conversation_id, *scope, file_id) > 0
+
+
+async def read_content(
+    conn: Connection, *, conversation_id: UUID, file_id: UUID, start: int, end: int
+) -> AsyncIterator[bytes]:
+    """Bytes ``start..end`` (inclusive) of a file, a few chunks per round trip. Run it in one
+    snapshot (a repeatable-read transaction), so a concurrent delete cannot cut it short."""
+    located = await queries().one(conn, "files.locate_content", conversation_id, file_id)
+    if located is None:
+        return
+    blob_id, chunk_size = located
+    first, last = start // chunk_size, end // chunk_size
+    for batch_first in range(first, last + 1, CHUNKS_PER_READ):
+        batch_last = min(batch_first + CHUNKS_PER_READ - 1, last)
+        rows = await queries().many(conn, "files.read_chunks", blob_id, batch_first, batch_last)
+        for n, (data,) in enumerate(rows, start=batch_first):
+            offset = n * chunk_size
+            yield bytes(data[max(start - offset, 0) : end - offset + 1])
