@@ -8,8 +8,9 @@ import re
 MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 
 
-# ... and a missing field as "Object missing required field `role` - at `$.messages[0]`".
-MISSING_FIELD = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
+# ... a missing field as "Object missing required field `role` - at `$.messages[0]`", and an
+# unexpected one as "Object contains unknown field `x` - at `$.messages[0]`".
+NAMED_FIELD = re.compile(r"^Object (?:missing required|contains unknown) field `(?P<name>[^`]+)`$")
 
 
 def field_of(msgspec_message: str) -> tuple[str, str | None]:
@@ -18,6 +19,6 @@ def field_of(msgspec_message: str) -> tuple[str, str | None]:
     if not match:
         return msgspec_message, None
     path = (match["path"] or "").lstrip(".")
-    if missing := MISSING_FIELD.match(match["message"]):
+    if missing := NAMED_FIELD.match(match["message"]):
         path = f"{path}.{missing['name']}" if path else missing["name"]
     return match["message"], path or None

@@ -125,7 +125,7 @@ async def test_create_rejects_bad_input(client: Client) -> None:
         ({"metadata": {"a": "x\u0000"}}, "metadata.a"),
         ({"title": "nul\u0000"}, "title"),
         ({"user_id": ""}, "user_id"),
-        ({"unknown": 1}, "body"),
+        ({"unknown": 1}, "unknown"),
         ({"title": "x" * 1001}, "title"),
     ]
     for body, field in cases:

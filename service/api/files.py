@@ -10,13 +10,14 @@ from uuid import UUID
 from litestar import Controller, delete, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Response, Stream
 
 from service import cursor, downloads
 from service.api.lookups import require_conversation
 from service.api.params import AuthenticatedRequest, ConversationId, Cursor, Limit
-from service.api.problems import PROBLEM_RESPONSES
+from service.api.problems import PROBLEM_RESPONSES, problem_response
 from service.db import PooledConnection, checked_out
 from service.errors import Conflict, NotFound, TooLarge, conversation_not_found
 from service.models import FileInfo, FilePage
@@ -41,10 +42,15 @@ Filename = Annotated[
 NewFileId = Annotated[
     UUID | None,
     QueryParameter(
-        name="id",
-        description="Client-chosen file id: re-sending the same upload returns the stored file.",
+        description="Client-chosen file id: re-sending the same upload returns the stored file."
     ),
 ]
+ANY_MEDIA_TYPE = "*/*"
+DOWNLOAD_RESPONSES = {
+    206: ResponseSpec(None, description="The requested byte range", media_type=ANY_MEDIA_TYPE),
+    304: ResponseSpec(None, description="Unchanged (If-None-Match)", media_type=ANY_MEDIA_TYPE),
+    416: problem_response("The Range selects no byte of the file"),
+}
 # Room for a multipart body's boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
 
@@ -153,7 +159,7 @@ class FileController(Controller):
     ) -> Response[FileInfo]:
         """Attach a file: either multipart/form-data with one part named `file`, or the raw
         bytes as the body with `?filename=` (and the type in Content-Type). Identical content
-        is stored once. With `?id=`, sending the same file again returns it (200); other
+        is stored once. With `?file_id=`, sending the same file again returns it (200); other
         content under that id is a 409. Over a size limit: 413."""
         settings: Settings = state.settings
         await require_conversation(conn, conversation_id, request.user.scope())
@@ -184,7 +190,7 @@ class FileController(Controller):
         except _AlreadyStored as repeat:
             stored = repeat.stored
             if (stored.sha256, stored.filename) != (digest.sha256.hex(), upload.filename):
-                raise Conflict(f"file id {file_id} is already taken", field="id") from None
+                raise Conflict(f"file id {file_id} is already taken", field="file_id") from None
             return Response(stored, status_code=200)
         return Response(created, status_code=201)
 
@@ -239,8 +245,10 @@ class FileController(Controller):
 
     @get(
         "/{file_id:str}/content",
-        responses=PROBLEM_RESPONSES,
-        response_description="The file's bytes (206 with the requested range; 304 if unchanged)",
+        # Whatever type the file was uploaded with.
+        media_type=ANY_MEDIA_TYPE,
+        responses={**PROBLEM_RESPONSES, **DOWNLOAD_RESPONSES},
+        response_description="The file's bytes",
     )
     async def download_file(
         self,

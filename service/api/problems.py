@@ -16,19 +16,19 @@ class Problem(Struct, kw_only=True):
     field: str | None = None
 
 
-def _problem(description: str) -> ResponseSpec:
+def problem_response(description: str) -> ResponseSpec:
     return ResponseSpec(
         data_container=Problem, description=description, media_type=PROBLEM_MEDIA_TYPE
     )
 
 
 PROBLEM_RESPONSES = {
-    400: _problem("Malformed request (e.g. a body that is not JSON)"),
-    401: _problem("No usable credentials"),
-    403: _problem("Not allowed for these credentials"),
-    404: _problem("No such conversation or message (or not the caller's)"),
-    409: _problem("Conflicts with what is stored"),
-    413: _problem("Over a configured size limit"),
-    422: _problem("Invalid input; `field` names it"),
-    503: _problem("Database unavailable or busy; retry after Retry-After seconds"),
+    400: problem_response("Malformed request (e.g. a body that is not JSON)"),
+    401: problem_response("No usable credentials"),
+    403: problem_response("Not allowed for these credentials"),
+    404: problem_response("No such conversation or message (or not the caller's)"),
+    409: problem_response("Conflicts with what is stored"),
+    413: problem_response("Over a configured size limit"),
+    422: problem_response("Invalid input; `field` names it"),
+    503: problem_response("Database unavailable or busy; retry after Retry-After seconds"),
 }
