@@ -19,6 +19,7 @@ from service.dburl import DatabaseUrlError, asyncpg_dsn, redacted
 from service.embedded import EmbeddedError, EmbeddedPostgres
 from service.queries import queries
 from service.settings import Settings, SettingsError, settings_from_env
+from service.transfer import cli as transfer_cli
 
 log = logging.getLogger("chatkeep")
 LATENCY_SAMPLES = 5
@@ -135,6 +136,14 @@ def keys(settings: Settings, args: argparse.Namespace) -> int:
     return keys_cli.run(_database_url(settings), args)
 
 
+def import_(settings: Settings, args: argparse.Namespace) -> int:
+    return transfer_cli.run_import(_database_url(settings), args)
+
+
+def export(settings: Settings, args: argparse.Namespace) -> int:
+    return transfer_cli.run_export(_database_url(settings), args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatkeep", description="Conversation-history service on PostgreSQL."
@@ -166,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
     keys_parser = commands.add_parser("keys", help="manage API keys of trusted back ends")
     keys_cli.add_arguments(keys_parser)
     keys_parser.set_defaults(run=keys)
+
+    import_parser = commands.add_parser(
+        "import", help="bring history in (idempotent, verified; see README 'Importing')"
+    )
+    transfer_cli.add_import_arguments(import_parser)
+    import_parser.set_defaults(run=import_)
+
+    export_parser = commands.add_parser(
+        "export", help="write everything (or one user's history) as NDJSON to standard output"
+    )
+    transfer_cli.add_export_arguments(export_parser)
+    export_parser.set_defaults(run=export)
     return parser
 
 

@@ -132,6 +132,10 @@ class FilePage(Struct, kw_only=True):
     next_cursor: str | None = None
 
 
+# The same rule as the prompts_name constraint in migrations/0005.prompts.sql.
+PROMPT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
 class PromptPut(Struct, kw_only=True, forbid_unknown_fields=True):
     content: str
     metadata: Metadata = msgspec.field(default_factory=dict)

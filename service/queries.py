@@ -14,7 +14,7 @@ request. Python never builds SQL: it picks a named query and passes ``$n`` param
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -118,6 +118,13 @@ class Queries:
 
     async def many(self, conn: Connection, key: str, *args: Any) -> list[asyncpg.Record]:
         return await conn.fetch(self._sql(key, ":many"), *args)
+
+    def iterate(
+        self, conn: Connection, key: str, *args: Any, prefetch: int = 500
+    ) -> AsyncIterator[asyncpg.Record]:
+        """The rows of a ``:many`` query through a server-side cursor, ``prefetch`` at a time,
+        for results too large to hold (exports). Only inside a transaction."""
+        return aiter(conn.cursor(self._sql(key, ":many"), *args, prefetch=prefetch))
 
     async def val(self, conn: Connection, key: str, *args: Any) -> Any:
         return await conn.fetchval(self._sql(key, ":val"), *args)

@@ -257,7 +257,7 @@ class FileController(Controller):
         conn: NamedDependency[PooledConnection],
         request: AuthenticatedRequest,
         state: State,
-    ) -> Response[None] | Stream:
+    ) -> Response[bytes] | Stream:
         """The file's bytes, streamed, with its Content-Type, a download Content-Disposition
         and its SHA-256 as ETag. Honours If-None-Match (304), Range (206, one range) and
         If-Range."""
@@ -267,7 +267,7 @@ class FileController(Controller):
         if found is None:
             raise _file_not_found(file_id)
         if downloads.not_modified(request.headers.get("if-none-match"), found):
-            return Response(None, status_code=304, headers={"ETag": downloads.etag(found)})
+            return Response(b"", status_code=304, headers={"ETag": downloads.etag(found)})
         first, last = downloads.byte_range(
             request.headers.get("range"), request.headers.get("if-range"), found
         )

@@ -18,15 +18,20 @@ from service.api.params import AuthenticatedRequest, Limit
 from service.api.problems import PROBLEM_RESPONSES
 from service.db import PooledConnection
 from service.errors import Forbidden, NotFound
-from service.models import PromptPage, PromptPut, PromptVersion, PromptVersionPage
+from service.models import (
+    PROMPT_NAME_PATTERN,
+    PromptPage,
+    PromptPut,
+    PromptVersion,
+    PromptVersionPage,
+)
 from service.store import prompts
 from service.validation import check_content, check_metadata, page_size
 
 Name = Annotated[
     str,
     PathParameter(
-        # The same rule as the prompts_name constraint in migrations/0005.prompts.sql.
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        pattern=PROMPT_NAME_PATTERN,
         description="Letters, digits, '.', '_' and '-', starting with a letter or digit; at "
         "most 128 characters.",
     ),

@@ -1,0 +1,2 @@
+"""Moving history in and out: importers (SQLite, JSON file stores, chatkeep's own NDJSON), the
+exporter, and the verified bulk loader they share."""

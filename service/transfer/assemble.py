@@ -1,0 +1,120 @@
+"""One conversation from a source's loose fields: ids kept or derived, roles mapped, seq
+assigned in source order, missing times filled in (rules in service/transfer/cleaning.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from service.transfer.cleaning import Cleaner, json_raw, stable_id
+from service.transfer.records import Conversation, ConversationRow, MessageRow
+
+
+@dataclass
+class SourceMessage:
+    location: str
+    role: object
+    content: object
+    id: object = None
+    topic: object = None
+    metadata: object = None
+    created_at: object = None
+
+
+@dataclass
+class SourceConversation:
+    location: str
+    # The source's own id, or None: then the conversation's id derives from its location.
+    id: object
+    title: object = None
+    user_id: object = None
+    metadata: object = None
+    created_at: object = None
+    updated_at: object = None
+    messages: Iterable[SourceMessage] = field(default_factory=list)
+
+
+def conversation_id(source: SourceConversation, namespace: str) -> UUID:
+    if source.id is None or source.id in ("", b""):
+        return stable_id(source.location, f"{namespace}:location")
+    return stable_id(source.id, namespace)
+
+
+def assemble(
+    cleaner: Cleaner, source: SourceConversation, namespace: str, conversation_uuid: UUID
+) -> Conversation:
+    loc = source.location
+    created = cleaner.timestamp(source.created_at, loc, "created_at")
+    updated = cleaner.timestamp(source.updated_at, loc, "updated_at")
+    messages: list[MessageRow] = []
+    seen_ids: set[UUID] = set()
+    # A message without a time gets the one before it (or the conversation's).
+    previous_time = created or datetime.now(UTC)
+    for message in source.messages:
+        kept = _message(cleaner, message, conversation_uuid, len(messages) + 1, seen_ids)
+        if kept is None:
+            continue
+        kept.created_at = kept.created_at or previous_time
+        previous_time = kept.created_at
+        seen_ids.add(kept.id)
+        messages.append(kept)
+    created = created or (messages[0].created_at if messages else updated) or datetime.now(UTC)
+    updated = updated or (messages[-1].created_at if messages else created)
+    title = cleaner.text(source.title, loc, "title")
+    user_id = cleaner.text(source.user_id, loc, "user_id")
+    conversation = ConversationRow(
+        id=conversation_uuid,
+        user_id=user_id or None,
+        owner=None,
+        title=title,
+        metadata=json_raw(cleaner.metadata(source.metadata, loc)),
+        message_count=len(messages),
+        last_seq=len(messages),
+        created_at=created,
+        updated_at=max(updated, created),
+    )
+    return Conversation(conversation, messages, loc)
+
+
+def _message(
+    cleaner: Cleaner,
+    message: SourceMessage,
+    conversation_uuid: UUID,
+    seq: int,
+    seen_ids: set[UUID],
+) -> MessageRow | None:
+    loc = message.location
+    role = cleaner.role(message.role, loc)
+    if role is None:
+        return None
+    if message.content is None:
+        cleaner.report.problem(loc, "no content", "skipped")
+        return None
+    content = cleaner.text(message.content, loc, "content") or ""
+    if message.id is None or message.id in ("", b""):
+        message_id = stable_id(f"#{seq}", str(conversation_uuid))
+    else:
+        message_id = stable_id(message.id, str(conversation_uuid))
+        if message_id in seen_ids:
+            cleaner.report.problem(
+                loc,
+                f"duplicate message id {message.id!r}; given an id derived from its place",
+                "fixed",
+            )
+            message_id = stable_id(f"#{seq}", str(conversation_uuid))
+    metadata: dict[str, Any] = cleaner.metadata(message.metadata, loc)
+    topic = cleaner.text(message.topic, loc, "topic") or None
+    return MessageRow(
+        conversation_id=conversation_uuid,
+        seq=seq,
+        id=message_id,
+        role=role,
+        content=content,
+        topic=topic,
+        metadata=json_raw(metadata),
+        # Filled in by the caller when the source has none.
+        created_at=cleaner.timestamp(message.created_at, loc, "created_at"),  # type: ignore[arg-type]
+    )

@@ -1,0 +1,166 @@
+"""``chatkeep import sqlite|files|ndjson`` and ``chatkeep export``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Never
+from uuid import UUID
+
+import asyncpg
+from tqdm import tqdm
+
+from service.db import init_connection
+from service.dburl import asyncpg_dsn
+from service.transfer import imports
+from service.transfer.export import export
+from service.transfer.report import Report
+
+DEFAULT_NAMESPACE = {"sqlite": "sqlite", "files": "files"}
+
+
+def _mapping(text: str) -> tuple[str, str]:
+    field, equals, column = text.partition("=")
+    if not equals or not field or not column:
+        raise argparse.ArgumentTypeError(f"expected FIELD=COLUMN, got {text!r}")
+    return field, column
+
+
+def add_import_arguments(parser: argparse.ArgumentParser) -> None:
+    sources = parser.add_subparsers(dest="source", required=True)
+    sqlite = sources.add_parser("sqlite", help="a SQLite database with sessions and messages")
+    sqlite.add_argument("path", type=Path)
+    sqlite.add_argument("--sessions-table", default="sessions")
+    sqlite.add_argument("--messages-table", default="messages")
+    sqlite.add_argument(
+        "--map",
+        type=_mapping,
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="the column holding a field, e.g. message.session_id=chat_id (repeatable; fields: "
+        "session.id|title|user_id|metadata|created_at|updated_at, "
+        "message.id|session_id|role|content|topic|metadata|created_at)",
+    )
+    files = sources.add_parser(
+        "files", help="a directory of JSON conversation files (with prompts/ and attachments)"
+    )
+    files.add_argument("path", type=Path)
+    ndjson = sources.add_parser("ndjson", help="a `chatkeep export` file")
+    ndjson.add_argument("path", type=Path)
+    for source in (sqlite, files):
+        source.add_argument(
+            "--id-namespace",
+            help="derive ids of non-UUID source ids within this name (default: the source "
+            "kind); give each source its own when importing several whose ids overlap",
+        )
+    for source in (sqlite, files, ndjson):
+        source.add_argument(
+            "--dry-run", action="store_true", help="read and check everything, write nothing"
+        )
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", help="only this user's conversations (a data-access export)")
+    parser.add_argument("--conversation", type=UUID, help="only this conversation")
+    parser.add_argument(
+        "--output", type=Path, help="write here instead of standard output", default=None
+    )
+
+
+def _progress_bar(
+    unit: str, unit_scale: bool = False
+) -> tuple[Callable[[int | None], Callable[[int], object]], Callable[[], None]]:
+    """A factory the importers call with the total once they know it; the bar shows only on a
+    terminal (tqdm's disable=None)."""
+    bars: list[tqdm[Never]] = []
+
+    def start(total: int | None) -> Callable[[int], object]:
+        bar: tqdm[Never] = tqdm(
+            total=total, unit=unit, unit_scale=unit_scale, disable=None, file=sys.stderr
+        )
+        bars.append(bar)
+        return bar.update
+
+    def close() -> None:
+        for bar in bars:
+            bar.close()
+
+    return start, close
+
+
+async def _import(database_url: str, args: argparse.Namespace) -> int:
+    report = Report(write=lambda line: tqdm.write(line, file=sys.stderr))
+    unit, scale = {"sqlite": ("msg", False), "files": ("file", False), "ndjson": ("B", True)}[
+        args.source
+    ]
+    progress, close = _progress_bar(unit, scale)
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    await init_connection(conn)
+    try:
+        if args.source == "sqlite":
+            await imports.import_sqlite(
+                conn,
+                args.path,
+                report,
+                sessions_table=args.sessions_table,
+                messages_table=args.messages_table,
+                mapping=dict(args.map),
+                namespace=args.id_namespace or DEFAULT_NAMESPACE["sqlite"],
+                dry_run=args.dry_run,
+                progress=progress,
+            )
+        elif args.source == "files":
+            await imports.import_files(
+                conn,
+                args.path,
+                report,
+                namespace=args.id_namespace or DEFAULT_NAMESPACE["files"],
+                dry_run=args.dry_run,
+                progress=progress,
+            )
+        else:
+            await imports.import_ndjson(
+                conn, args.path, report, dry_run=args.dry_run, progress=progress
+            )
+    except imports.SourceError as exc:
+        close()
+        print(f"chatkeep: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await conn.close()
+    close()
+    report.summary(sys.stdout, args.dry_run)
+    return 1 if report.mismatches else 0
+
+
+async def _export(database_url: str, args: argparse.Namespace) -> int:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    await init_connection(conn)
+    try:
+        if args.output is None:
+            end = await export(
+                conn, sys.stdout.buffer, user_id=args.user, conversation_id=args.conversation
+            )
+        else:
+            with args.output.open("wb") as out:
+                end = await export(conn, out, user_id=args.user, conversation_id=args.conversation)
+    finally:
+        await conn.close()
+    print(
+        f"exported {end.conversations} conversations, {end.messages} messages, "
+        f"{end.prompt_versions} prompt versions",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def run_import(database_url: str, args: argparse.Namespace) -> int:
+    return asyncio.run(_import(database_url, args))
+
+
+def run_export(database_url: str, args: argparse.Namespace) -> int:
+    return asyncio.run(_export(database_url, args))

@@ -1,0 +1,107 @@
+"""Writes conversations in batches with COPY, skipping those already stored, then verifies each
+batch against what PostgreSQL holds.
+
+A batch is one transaction: its conversations are all stored or none is, so a crash leaves each
+conversation complete or absent, and re-running the import (which skips the complete ones)
+finishes the job. Conversations already present are not written again, only verified.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from service.queries import Connection, queries
+from service.transfer.checksum import checksum
+from service.transfer.records import (
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
+    Conversation,
+    as_tuple,
+)
+from service.transfer.report import Report
+
+# A batch closes at whichever comes first: enough messages to amortise the round trips, or
+# enough content to keep the importer's memory small.
+BATCH_MESSAGES = 20_000
+BATCH_BYTES = 32 * 1024 * 1024
+
+
+class Loader:
+    def __init__(self, conn: Connection, report: Report, *, dry_run: bool) -> None:
+        self.conn = conn
+        self.report = report
+        self.dry_run = dry_run
+        self.pending: list[Conversation] = []
+        self.pending_messages = 0
+        self.pending_bytes = 0
+        # The batch the last flush wrote (the files importer attaches files to it).
+        self.last_batch: list[Conversation] = []
+
+    async def add(self, conversation: Conversation) -> None:
+        self.report.conversations_read += 1
+        self.report.messages_read += len(conversation.messages)
+        self.pending.append(conversation)
+        self.pending_messages += len(conversation.messages)
+        self.pending_bytes += sum(len(message.content) for message in conversation.messages)
+        if self.pending_messages >= BATCH_MESSAGES or self.pending_bytes >= BATCH_BYTES:
+            await self.flush()
+
+    async def flush(self) -> list[Conversation]:
+        """Write and verify the pending batch; returns it (stored now or before)."""
+        batch, self.pending = self.pending, []
+        self.pending_messages = self.pending_bytes = 0
+        if not batch:
+            return []
+        try:
+            await self._write(batch)
+        except asyncpg.UniqueViolationError:
+            # Someone created one of these conversations since we looked: look again.
+            await self._write(batch)
+        if not self.dry_run:
+            await self._verify(batch)
+        self.last_batch = batch
+        return batch
+
+    async def _write(self, batch: list[Conversation]) -> None:
+        ids = [conversation.row.id for conversation in batch]
+        async with self.conn.transaction():
+            rows = await queries().many(self.conn, "transfer.existing_conversations", ids)
+            present = {row["id"] for row in rows}
+            new = [conversation for conversation in batch if conversation.row.id not in present]
+            if new and not self.dry_run:
+                await self.conn.copy_records_to_table(
+                    "conversations",
+                    records=[as_tuple(conversation.row) for conversation in new],
+                    columns=CONVERSATION_COLUMNS,
+                )
+                await self.conn.copy_records_to_table(
+                    "messages",
+                    records=[
+                        as_tuple(message)
+                        for conversation in new
+                        for message in conversation.messages
+                    ],
+                    columns=MESSAGE_COLUMNS,
+                )
+        self.report.conversations_present += len(batch) - len(new)
+        self.report.conversations_imported += len(new)
+        self.report.messages_imported += sum(len(conversation.messages) for conversation in new)
+
+    async def _verify(self, batch: list[Conversation]) -> None:
+        """Counts and checksums in PostgreSQL, after the commit, against the source's."""
+        rows = await queries().many(
+            self.conn, "transfer.checksums", [conversation.row.id for conversation in batch]
+        )
+        stored = {row["id"]: (row["messages"], row["checksum"]) for row in rows}
+        for conversation in batch:
+            expected = (len(conversation.messages), checksum(conversation.messages))
+            found = stored.get(conversation.row.id)
+            self.report.conversations_verified += 1
+            if found is None:
+                self.report.mismatch(conversation.location, "conversation is not in PostgreSQL")
+            elif found != expected:
+                self.report.mismatch(
+                    conversation.location,
+                    f"conversation {conversation.row.id}: PostgreSQL has {found[0]} messages "
+                    f"(checksum {found[1]}), the source {expected[0]} ({expected[1]})",
+                )
