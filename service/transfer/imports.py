@@ -170,6 +170,8 @@ class _NdjsonReader:
         try:
             record = ndjson.decoder.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            if self.header is None:
+                raise SourceError(f"{where}: not a chatkeep export ({exc})") from exc
             self.run.report.problem(where, f"not a line of the export format: {exc}", "skipped")
             return
         if isinstance(record, ndjson.Header):
