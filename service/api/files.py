@@ -66,6 +66,17 @@ def _file_not_found(file_id: UUID) -> NotFound:
     return NotFound(f"file {file_id} does not exist", field="file_id")
 
 
+async def _require_file(
+    conn: PooledConnection, conversation_id: UUID, file_id: UUID, request: AuthenticatedRequest
+) -> FileInfo:
+    found = await files.get(
+        conn, conversation_id=conversation_id, file_id=file_id, scope=request.user.scope()
+    )
+    if found is None:
+        raise _file_not_found(file_id)
+    return found
+
+
 def _refuse_announced_size(request: AuthenticatedRequest, limit: int) -> None:
     """A 413 before reading anything when Content-Length already says the file is too big."""
     announced = request.headers.get("content-length", "")
@@ -236,12 +247,7 @@ class FileController(Controller):
         request: AuthenticatedRequest,
     ) -> FileInfo:
         """A file's metadata."""
-        found = await files.get(
-            conn, conversation_id=conversation_id, file_id=file_id, scope=request.user.scope()
-        )
-        if found is None:
-            raise _file_not_found(file_id)
-        return found
+        return await _require_file(conn, conversation_id, file_id, request)
 
     @get(
         "/{file_id:str}/content",
@@ -261,11 +267,7 @@ class FileController(Controller):
         """The file's bytes, streamed, with its Content-Type, a download Content-Disposition
         and its SHA-256 as ETag. Honours If-None-Match (304), Range (206, one range) and
         If-Range."""
-        found = await files.get(
-            conn, conversation_id=conversation_id, file_id=file_id, scope=request.user.scope()
-        )
-        if found is None:
-            raise _file_not_found(file_id)
+        found = await _require_file(conn, conversation_id, file_id, request)
         if downloads.not_modified(request.headers.get("if-none-match"), found):
             return Response(b"", status_code=304, headers={"ETag": downloads.etag(found)})
         first, last = downloads.byte_range(

@@ -1,0 +1,136 @@
+"""Import and export throughput: `chatkeep import sqlite` of a generated SQLite store (1,000,000
+messages by default) into an empty database, next to PostgreSQL's own COPY of the same rows.
+
+    python -m bench.imports [--sessions 1000] [--messages 1000]
+
+Writes bench/import_results.json; `python -m bench.report` puts it into REPORT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench import dataset
+from service import migrations
+from service.dburl import asyncpg_dsn
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "import_results.json"
+CHATKEEP = str(Path(sys.executable).with_name("chatkeep"))
+# About the size of a chat turn, as in the HTTP benchmark's data set.
+CONTENT = "The quick brown fox jumps over the lazy dog. " * 9
+
+
+def make_store(path: Path, sessions: int, messages: int) -> None:
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE sessions (id TEXT PRIMARY KEY, title TEXT, created_at TEXT, "
+        "updated_at TEXT, metadata TEXT);"
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, session_id TEXT, role TEXT, "
+        "content TEXT, metadata TEXT, created_at TEXT);"
+        "CREATE INDEX messages_session ON messages (session_id, created_at);"
+    )
+    for s in range(sessions):
+        db.execute(
+            "INSERT INTO sessions VALUES (?, ?, '2024-01-01T00:00:00Z', NULL, '{}')",
+            (f"session-{s}", f"Session {s}"),
+        )
+        db.executemany(
+            "INSERT INTO messages (session_id, role, content, metadata, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (
+                (
+                    f"session-{s}",
+                    "user" if m % 2 == 0 else "assistant",
+                    f"{m} {CONTENT}",
+                    '{"source": "bench"}',
+                    f"2024-01-01T00:{m // 60 % 60:02d}:{m % 60:02d}.{m:06d}Z",
+                )
+                for m in range(messages)
+            ),
+        )
+    db.commit()
+    db.close()
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(seconds, the child's peak RSS in MiB, its standard output)."""
+    started = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    seconds = time.monotonic() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return seconds, peak_mib, done.stdout.strip()
+
+
+async def copy_floor(url: str, scratch: Path) -> float:
+    """Seconds PostgreSQL's COPY takes to load the same message rows (binary, from a file)."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = scratch / "messages.copy"
+        await conn.copy_from_table("messages", output=rows, format="binary")
+        await conn.execute("TRUNCATE messages")
+        await conn.execute("CHECKPOINT")
+        started = time.monotonic()
+        await conn.copy_to_table("messages", source=rows, format="binary")
+        return time.monotonic() - started
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.imports", description=__doc__)
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=1000, help="per session")
+    args = parser.parse_args(argv)
+    total = args.sessions * args.messages
+    with (
+        dataset.server(os.environ.get("DATABASE_URL")) as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        scratch = Path(tmp)
+        migrations.apply(url)
+        store = scratch / "store.db"
+        print(f"bench: writing {total:,} messages to {store}", flush=True)
+        make_store(store, args.sessions, args.messages)
+        env = {**os.environ, "DATABASE_URL": url}
+        first, peak_mib, summary = timed([CHATKEEP, "import", "sqlite", str(store)], env)
+        print(f"bench: import {first:.1f} s, peak RSS {peak_mib:.0f} MiB: {summary}", flush=True)
+        rerun, _, _ = timed([CHATKEEP, "import", "sqlite", str(store)], env)
+        exported, export_mib, _ = timed(
+            [CHATKEEP, "export", "--output", str(scratch / "dump.ndjson")], env
+        )
+        dump_mib = (scratch / "dump.ndjson").stat().st_size / 2**20
+        floor = asyncio.run(copy_floor(url, scratch))
+        print(f"bench: re-run {rerun:.1f} s, export {exported:.1f} s, COPY {floor:.1f} s")
+    results: dict[str, Any] = {
+        "command": " ".join(["python -m bench.imports", *(argv or sys.argv[1:])]),
+        "messages": total,
+        "sessions": args.sessions,
+        "import_seconds": first,
+        "import_peak_rss_mib": peak_mib,
+        "rerun_seconds": rerun,
+        "export_seconds": exported,
+        "export_peak_rss_mib": export_mib,
+        "export_mib": dump_mib,
+        "copy_seconds": floor,
+        "summary": summary,
+    }
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
