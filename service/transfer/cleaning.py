@@ -76,6 +76,8 @@ class Cleaner:
                     location, "metadata is not JSON; kept as _raw_metadata", "fixed"
                 )
                 return {"_raw_metadata": raw}
+            if isinstance(value, dict) and "\\u0000" not in raw:
+                return value  # parsed from text: a NUL could only come from a \u0000 escape
         if not isinstance(value, dict):
             self.report.problem(location, "metadata is not an object; kept as _metadata", "fixed")
             value = {"_metadata": value}

@@ -50,4 +50,4 @@ MESSAGE_COLUMNS = tuple(MessageRow.__struct_fields__)
 
 
 def as_tuple(row: msgspec.Struct) -> tuple[object, ...]:
-    return tuple(getattr(row, field) for field in row.__struct_fields__)
+    return msgspec.structs.astuple(row)
