@@ -3,7 +3,6 @@ assigned in source order, missing times filled in (rules in service/transfer/cle
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +33,7 @@ class SourceConversation:
     metadata: object = None
     created_at: object = None
     updated_at: object = None
-    messages: Iterable[SourceMessage] = field(default_factory=list)
+    messages: list[SourceMessage] = field(default_factory=list)
 
 
 def conversation_id(source: SourceConversation, namespace: str) -> UUID:

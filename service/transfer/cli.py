@@ -15,11 +15,9 @@ from tqdm import tqdm
 
 from service.db import init_connection
 from service.dburl import asyncpg_dsn
-from service.transfer import imports
+from service.transfer import SourceError, imports
 from service.transfer.export import export
 from service.transfer.report import Report
-
-DEFAULT_NAMESPACE = {"sqlite": "sqlite", "files": "files"}
 
 
 def _mapping(text: str) -> tuple[str, str]:
@@ -109,7 +107,7 @@ async def _import(database_url: str, args: argparse.Namespace) -> int:
                 sessions_table=args.sessions_table,
                 messages_table=args.messages_table,
                 mapping=dict(args.map),
-                namespace=args.id_namespace or DEFAULT_NAMESPACE["sqlite"],
+                namespace=args.id_namespace or args.source,
                 dry_run=args.dry_run,
                 progress=progress,
             )
@@ -118,7 +116,7 @@ async def _import(database_url: str, args: argparse.Namespace) -> int:
                 conn,
                 args.path,
                 report,
-                namespace=args.id_namespace or DEFAULT_NAMESPACE["files"],
+                namespace=args.id_namespace or args.source,
                 dry_run=args.dry_run,
                 progress=progress,
             )
@@ -126,7 +124,7 @@ async def _import(database_url: str, args: argparse.Namespace) -> int:
             await imports.import_ndjson(
                 conn, args.path, report, dry_run=args.dry_run, progress=progress
             )
-    except imports.SourceError as exc:
+    except SourceError as exc:
         close()
         print(f"chatkeep: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,7 @@ from uuid import UUID
 import msgspec
 
 from service.queries import Connection, queries
-from service.transfer import extras, files_source, ndjson, sqlite_source
+from service.transfer import SourceError, extras, files_source, ndjson, sqlite_source
 from service.transfer.assemble import SourceConversation, assemble, conversation_id
 from service.transfer.cleaning import Cleaner, stable_id
 from service.transfer.loader import Loader
@@ -20,10 +20,6 @@ from service.transfer.records import Conversation, ConversationRow, MessageRow
 from service.transfer.report import Report
 
 Progress = Callable[[int], object]
-
-
-class SourceError(ValueError):
-    """The source cannot be imported at all (the message says why)."""
 
 
 class _Run:
@@ -73,12 +69,13 @@ async def import_sqlite(
     dry_run: bool,
     progress: Callable[[int | None], Progress],
 ) -> None:
+    db = sqlite_source.connect(path)
     try:
-        db = sqlite_source.connect(path)
         layout = sqlite_source.open_layout(db, sessions_table, messages_table, mapping)
         total = sqlite_source.count_messages(db, layout)
-    except (sqlite_source.SourceError, sqlite3.Error) as exc:
-        raise SourceError(str(exc)) from exc
+    except sqlite3.Error as exc:
+        db.close()
+        raise SourceError(f"{path}: {exc}") from exc
     run = _Run(conn, report, dry_run=dry_run)
     advance = progress(total)
     try:
@@ -87,7 +84,7 @@ async def import_sqlite(
             if conversation_uuid is not None:
                 conversation = assemble(run.cleaner, source, namespace, conversation_uuid)
                 await run.loader.add(conversation)
-            advance(len(list(source.messages)))
+            advance(len(source.messages))
         await run.loader.flush()
     finally:
         db.close()
@@ -114,9 +111,10 @@ async def import_files(
         source = files_source.read_file(path, run.cleaner)
         conversation_uuid = None if source is None else run.new_id(source, namespace)
         if source is not None and conversation_uuid is not None:
-            await run.loader.add(assemble(run.cleaner, source, namespace, conversation_uuid))
-            if run.loader.pending_messages == 0:  # the add flushed a batch
-                await _attachments(run, run.loader.last_batch)
+            flushed = await run.loader.add(
+                assemble(run.cleaner, source, namespace, conversation_uuid)
+            )
+            await _attachments(run, flushed)
         advance(1)
     await _attachments(run, await run.loader.flush())
 

@@ -34,17 +34,17 @@ class Loader:
         self.pending: list[Conversation] = []
         self.pending_messages = 0
         self.pending_bytes = 0
-        # The batch the last flush wrote (the files importer attaches files to it).
-        self.last_batch: list[Conversation] = []
 
-    async def add(self, conversation: Conversation) -> None:
+    async def add(self, conversation: Conversation) -> list[Conversation]:
+        """Queue the conversation; returns the batch this flushed (empty when none did)."""
         self.report.conversations_read += 1
         self.report.messages_read += len(conversation.messages)
         self.pending.append(conversation)
         self.pending_messages += len(conversation.messages)
         self.pending_bytes += sum(len(message.content) for message in conversation.messages)
         if self.pending_messages >= BATCH_MESSAGES or self.pending_bytes >= BATCH_BYTES:
-            await self.flush()
+            return await self.flush()
+        return []
 
     async def flush(self) -> list[Conversation]:
         """Write and verify the pending batch; returns it (stored now or before)."""
@@ -59,7 +59,6 @@ class Loader:
             await self._write(batch)
         if not self.dry_run:
             await self._verify(batch)
-        self.last_batch = batch
         return batch
 
     async def _write(self, batch: list[Conversation]) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
+from service.transfer import SourceError
 from service.transfer.assemble import SourceConversation, SourceMessage
 
 # Field -> column names tried in order when no --map names the column.
@@ -35,10 +36,6 @@ REQUIRED = {
     ("message", "role"),
     ("message", "content"),
 }
-
-
-class SourceError(ValueError):
-    """The source cannot be read as asked (missing table or column, not a SQLite file)."""
 
 
 @dataclass(frozen=True)
