@@ -8,7 +8,6 @@ one buffer.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -119,19 +118,3 @@ async def rechunked(
             del buffer[:chunk_size]
     if buffer:
         yield bytes(buffer)
-
-
-class Digest:
-    """Size and SHA-256 of the chunks that passed through."""
-
-    def __init__(self) -> None:
-        self.size = 0
-        self._sha256 = hashlib.sha256()
-
-    def update(self, chunk: bytes) -> None:
-        self.size += len(chunk)
-        self._sha256.update(chunk)
-
-    @property
-    def sha256(self) -> bytes:
-        return self._sha256.digest()

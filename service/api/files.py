@@ -24,7 +24,6 @@ from service.models import FileInfo, FilePage
 from service.settings import Settings
 from service.store import files
 from service.uploads import (
-    Digest,
     Upload,
     clean_content_type,
     clean_filename,
@@ -88,7 +87,7 @@ async def _store(
     conn: PooledConnection,
     chunks: AsyncIterator[bytes],
     upload: Upload,
-    digest: Digest,
+    digest: files.Digest,
     *,
     request: AuthenticatedRequest,
     conversation_id: UUID,
@@ -99,12 +98,7 @@ async def _store(
     failure anywhere (a 413, a dropped connection) leaves nothing behind."""
     scope = request.user.scope()
     async with conn.transaction():
-        blob_id = await files.start_blob(conn)
-        n = 0
-        async for chunk in chunks:
-            digest.update(chunk)
-            await files.write_chunk(conn, blob_id=blob_id, n=n, data=chunk)
-            n += 1
+        blob_id = await files.write_blob(conn, chunks, digest)
         used = await files.lock_conversation(conn, conversation_id=conversation_id, scope=scope)
         if used is None:
             raise conversation_not_found(conversation_id)
@@ -119,18 +113,14 @@ async def _store(
                 f"is {settings.max_conversation_file_bytes}",
                 field="file",
             )
-        kept = await files.keep_content(
-            conn, blob_id=blob_id, size=digest.size, sha256=digest.sha256
-        )
-        created = await files.insert(
+        created = await files.attach(
             conn,
             conversation_id=conversation_id,
             file_id=file_id,
-            blob_id=kept,
+            blob_id=blob_id,
+            digest=digest,
             filename=upload.filename,
             content_type=upload.content_type,
-            size=digest.size,
-            sha256=digest.sha256,
         )
         assert created is not None  # the conversation is locked and the id was free
         return created
@@ -186,7 +176,7 @@ class FileController(Controller):
             _refuse_announced_size(request, settings.max_file_bytes + MULTIPART_OVERHEAD)
             pieces = multipart_file(request.stream(), boundary, upload)
         chunks = rechunked(pieces, files.CHUNK_SIZE, settings.max_file_bytes)
-        digest = Digest()
+        digest = files.Digest()
         try:
             created = await _store(
                 conn,

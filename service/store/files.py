@@ -8,7 +8,8 @@ same lock, so content is stored once and never outlives its last file.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
 from uuid import UUID
 
@@ -37,13 +38,32 @@ def _file(row: asyncpg.Record) -> FileInfo:
     )
 
 
-async def start_blob(conn: Connection) -> int:
+class Digest:
+    """Size and SHA-256 of the chunks that passed through."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._sha256 = hashlib.sha256()
+
+    def update(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._sha256.update(chunk)
+
+    @property
+    def sha256(self) -> bytes:
+        return self._sha256.digest()
+
+
+async def write_blob(conn: Connection, chunks: AsyncIterable[bytes], digest: Digest) -> int:
+    """A new blob holding the chunks (each at most CHUNK_SIZE bytes), measured into ``digest``.
+    Run it in the transaction that attaches it: until then its SHA-256 is not set."""
     blob_id: int = await queries().val(conn, "files.start_blob", CHUNK_SIZE)
+    n = 0
+    async for chunk in chunks:
+        digest.update(chunk)
+        await queries().exec(conn, "files.write_chunk", blob_id, n, chunk)
+        n += 1
     return blob_id
-
-
-async def write_chunk(conn: Connection, *, blob_id: int, n: int, data: bytes) -> None:
-    await queries().exec(conn, "files.write_chunk", blob_id, n, data)
 
 
 async def lock_conversation(conn: Connection, *, conversation_id: UUID, scope: Scope) -> int | None:
@@ -52,7 +72,7 @@ async def lock_conversation(conn: Connection, *, conversation_id: UUID, scope: S
     return used
 
 
-async def keep_content(conn: Connection, *, blob_id: int, size: int, sha256: bytes) -> int:
+async def _keep_content(conn: Connection, *, blob_id: int, size: int, sha256: bytes) -> int:
     """The blob that stores this content from now on: an identical one already stored (the new
     blob ``blob_id`` is dropped), else ``blob_id`` itself, sealed."""
     await queries().exec(conn, "files.lock_content", sha256)
@@ -64,28 +84,29 @@ async def keep_content(conn: Connection, *, blob_id: int, size: int, sha256: byt
     return blob_id
 
 
-async def insert(
+async def attach(
     conn: Connection,
     *,
     conversation_id: UUID,
     file_id: UUID,
     blob_id: int,
+    digest: Digest,
     filename: str,
     content_type: str,
-    size: int,
-    sha256: bytes,
 ) -> FileInfo | None:
-    """The new file, or None when the id is taken."""
+    """File ``file_id`` of the (locked) conversation, with the content written to ``blob_id``
+    (or the identical content already stored); None when the id is taken."""
+    kept = await _keep_content(conn, blob_id=blob_id, size=digest.size, sha256=digest.sha256)
     row = await queries().one(
         conn,
         "files.insert",
         conversation_id,
         file_id,
-        blob_id,
+        kept,
         filename,
         content_type,
-        size,
-        sha256,
+        digest.size,
+        digest.sha256,
     )
     return _file(row) if row else None
 

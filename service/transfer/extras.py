@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
 
@@ -13,7 +14,7 @@ from service.models import PROMPT_NAME_PATTERN
 from service.queries import Connection
 from service.store import files, prompts
 from service.transfer.cleaning import Cleaner, stable_id
-from service.uploads import DEFAULT_CONTENT_TYPE, Digest
+from service.uploads import DEFAULT_CONTENT_TYPE
 
 TRUSTED: Scope = (True, None, None)
 
@@ -43,25 +44,23 @@ async def import_attachment(
     found = await files.get(conn, conversation_id=conversation_id, file_id=file_id, scope=TRUSTED)
     if found is not None or dry_run:
         return found is None
-    digest = Digest()
+    digest = files.Digest()
     async with conn.transaction():
-        blob_id = await files.start_blob(conn)
-        with path.open("rb") as source:
-            for n, chunk in enumerate(iter(lambda: source.read(files.CHUNK_SIZE), b"")):
-                digest.update(chunk)
-                await files.write_chunk(conn, blob_id=blob_id, n=n, data=chunk)
+        blob_id = await files.write_blob(conn, _chunks(path), digest)
         await files.lock_conversation(conn, conversation_id=conversation_id, scope=TRUSTED)
-        kept = await files.keep_content(
-            conn, blob_id=blob_id, size=digest.size, sha256=digest.sha256
-        )
-        await files.insert(
+        await files.attach(
             conn,
             conversation_id=conversation_id,
             file_id=file_id,
-            blob_id=kept,
+            blob_id=blob_id,
+            digest=digest,
             filename=path.name[:255],
             content_type=mimetypes.guess_type(path.name)[0] or DEFAULT_CONTENT_TYPE,
-            size=digest.size,
-            sha256=digest.sha256,
         )
     return True
+
+
+async def _chunks(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as source:
+        while chunk := source.read(files.CHUNK_SIZE):
+            yield chunk
