@@ -31,6 +31,10 @@ class ChatkeepError(Exception):
         self.detail = detail
         self.field = field
 
+    def response_headers(self) -> dict[str, str] | None:
+        """Headers the problem response carries; an error that knows more overrides this."""
+        return self.headers
+
 
 class Unauthorized(ChatkeepError):
     """No usable credentials: none, malformed, expired, forged or revoked."""
@@ -70,6 +74,10 @@ class RangeNotSatisfiable(ChatkeepError):
         super().__init__(detail, field="Range")
         self.size = size
 
+    def response_headers(self) -> dict[str, str]:
+        # RFC 9110 15.5.17: say how long the file is.
+        return {"Content-Range": f"bytes */{self.size}"}
+
 
 class Conflict(ChatkeepError):
     status = 409
@@ -106,10 +114,7 @@ def problem(
 
 
 def from_domain(exc: ChatkeepError) -> ProblemDetailsException:
-    headers = exc.headers
-    if isinstance(exc, RangeNotSatisfiable):  # RFC 9110 15.5.17: say how long the file is
-        headers = {"Content-Range": f"bytes */{exc.size}"}
-    return problem(exc.status, exc.title, exc.detail, exc.field, headers)
+    return problem(exc.status, exc.title, exc.detail, exc.field, exc.response_headers())
 
 
 def from_validation(exc: ValidationException) -> ProblemDetailsException:
