@@ -349,3 +349,19 @@ def test_a_truncated_or_foreign_export_is_refused(
     foreign = tmp_path / "foreign.ndjson"
     foreign.write_text('{"hello": "world"}\n')
     assert chatkeep("import", "ndjson", str(foreign)) == 2
+
+
+@pytest.mark.parametrize("namespace", [[], ["--id-namespace", "crm-2024"]])
+def test_a_repeated_sqlite_session_id_is_imported_once(
+    env: str,
+    db: psycopg.Connection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    namespace: list[str],
+) -> None:
+    source = make_sqlite(tmp_path / "memory.db")
+    with sqlite3.connect(source) as sqlite_db:
+        sqlite_db.execute("INSERT INTO sessions (id, title) VALUES ('s1', 'Planning again')")
+    assert chatkeep("import", "sqlite", *namespace, str(source)) == 0
+    assert "duplicate session id" in capsys.readouterr().err
+    assert counts(db) == (4, 9)

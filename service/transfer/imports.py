@@ -34,12 +34,15 @@ class _Run:
         self.loader = Loader(conn, report, dry_run=dry_run)
         self.seen: set[UUID] = set()
 
-    def new_id(self, source: SourceConversation, namespace: str) -> UUID | None:
-        """The conversation's id; a repeated source id gets one derived from its location
-        (files) or None: skip it (a SQLite session row repeating another's id)."""
+    def new_id(
+        self, source: SourceConversation, namespace: str, *, repeat_is_copy: bool
+    ) -> UUID | None:
+        """The conversation's id. A repeated source id gets None when the repeat is a copy of
+        the first (a SQLite session row repeating another's id joins the same messages): skip
+        it; else (a JSON file) an id derived from its location."""
         conversation_uuid = conversation_id(source, namespace)
         if conversation_uuid in self.seen:
-            if namespace.startswith("sqlite"):
+            if repeat_is_copy:
                 self.report.problem(
                     source.location,
                     f"duplicate session id {source.id!r}; its messages were imported with the "
@@ -80,7 +83,7 @@ async def import_sqlite(
     advance = progress(total)
     try:
         for source in sqlite_source.read(db, layout, path):
-            conversation_uuid = run.new_id(source, namespace)
+            conversation_uuid = run.new_id(source, namespace, repeat_is_copy=True)
             if conversation_uuid is not None:
                 conversation = assemble(run.cleaner, source, namespace, conversation_uuid)
                 await run.loader.add(conversation)
@@ -109,7 +112,9 @@ async def import_files(
     advance = progress(len(paths))
     for path in paths:
         source = files_source.read_file(path, run.cleaner)
-        conversation_uuid = None if source is None else run.new_id(source, namespace)
+        conversation_uuid = (
+            None if source is None else run.new_id(source, namespace, repeat_is_copy=False)
+        )
         if source is not None and conversation_uuid is not None:
             flushed = await run.loader.add(
                 assemble(run.cleaner, source, namespace, conversation_uuid)
