@@ -1,6 +1,6 @@
 """The stack's own ceiling: the benchmark's routes as a bare ASGI app, no framework.
 
-Same uvicorn settings, same pool settings (service.db.create_pool), same SQL from the registry,
+Same uvicorn settings, same pool settings (service.db.pool.create_pool), same SQL from the registry,
 msgspec for JSON; no authentication, validation, dependency injection or problem documents.
 Run: DATABASE_URL=... uvicorn bench.bare_asgi:app --workers 2 --loop uvloop --http httptools
 """
@@ -14,15 +14,16 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from service.api.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
-from service.cursor import START
-from service.db import create_pool
-from service.models import MessageBatch
-from service.queries import queries
-from service.settings import get_settings
+from service.core.cursor import START
+from service.core.principal import LOCAL
+from service.core.schemas import MessageBatch
+from service.core.settings import get_settings
+from service.db.pool import create_pool
+from service.db.queries import queries
+from service.history.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
 
 MESSAGES = re.compile(r"^/v1/conversations/([0-9a-f-]{36})/messages$")
-TRUSTED = (True, None, None)
+TRUSTED = LOCAL.scope()
 PAGE = 50
 LIST_PAGE = 20
 _encode = msgspec.json.Encoder().encode
@@ -43,11 +44,11 @@ async def _latest(conn: Any, conversation_id: uuid.UUID) -> dict[str, Any]:
     rows = await queries().many(
         conn,
         "messages.page_backward",
-        conversation_id,
-        *TRUSTED,
-        NO_LOWER_BOUND,
-        NO_UPPER_BOUND,
-        PAGE + 1,
+        conversation_id=conversation_id,
+        after_seq=NO_LOWER_BOUND,
+        before_seq=NO_UPPER_BOUND,
+        max_rows=PAGE + 1,
+        **TRUSTED,
     )
     items = [dict(row) for row in rows[:PAGE]]
     items.reverse()
@@ -55,8 +56,14 @@ async def _latest(conn: Any, conversation_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def _list(conn: Any, user_id: str) -> dict[str, Any]:
+    after_updated_at, after_id = START
     rows = await queries().many(
-        conn, "conversations.list_recent_for_user", user_id, *START, LIST_PAGE + 1
+        conn,
+        "conversations.list_recent_for_user",
+        user_id=user_id,
+        after_updated_at=after_updated_at,
+        after_id=after_id,
+        max_rows=LIST_PAGE + 1,
     )
     return {"items": [dict(row) for row in rows[:LIST_PAGE]], "next_cursor": None}
 
@@ -65,18 +72,18 @@ async def _append(conn: Any, conversation_id: uuid.UUID, body: bytes) -> dict[st
     batch = _batch(body)
     async with conn.transaction():
         last_seq = await queries().val(
-            conn, "conversations.lock_for_append", conversation_id, *TRUSTED
+            conn, "conversations.lock_for_append", conversation_id=conversation_id, **TRUSTED
         )
         rows = await queries().many(
             conn,
             "messages.append_batch",
-            conversation_id,
-            last_seq,
-            [uuid.uuid4() for _ in batch.messages],
-            [message.role for message in batch.messages],
-            [message.content for message in batch.messages],
-            [message.topic for message in batch.messages],
-            [message.metadata for message in batch.messages],
+            conversation_id=conversation_id,
+            last_seq=last_seq,
+            ids=[uuid.uuid4() for _ in batch.messages],
+            roles=[message.role for message in batch.messages],
+            contents=[message.content for message in batch.messages],
+            topics=[message.topic for message in batch.messages],
+            metadata=[message.metadata for message in batch.messages],
         )
     return {"items": [dict(row) for row in rows]}
 

@@ -15,14 +15,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from service import migrations
-from service.auth.principal import ALL_PERMISSIONS
-from service.embedded import EmbeddedPostgres
-from service.queries import parse_file
-from service.store import api_keys
+from service.core.principal import ALL_PERMISSIONS
+from service.db import migrations
+from service.db.embedded import EmbeddedPostgres
+from service.db.queries import parse_file
+from service.history import keys
 
 DATASET_SQL = {
-    query.key: query.sql for query in parse_file(Path(__file__).with_name("sql") / "dataset.sql")
+    query.key: query for query in parse_file(Path(__file__).with_name("sql") / "dataset.sql")
 }
 DATABASE = "chatkeep_bench"
 # A server of its own gets memory for the data set; durability stays on (fsync, WAL as default).
@@ -67,23 +67,39 @@ def _fresh_database(url: str) -> str:
     return urlunsplit(parts._replace(path=f"/{DATABASE}"))
 
 
+async def _run(conn: asyncpg.Connection, key: str, **params: object) -> None:
+    query = DATASET_SQL[key]
+    await conn.execute(query.sql, *query.arguments(params))
+
+
 async def _populate(url: str, shape: Shape) -> str:
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(
-            DATASET_SQL["dataset.conversations"], shape.conversations, shape.users, shape.messages
+        await _run(
+            conn,
+            "dataset.conversations",
+            conversations=shape.conversations,
+            users=shape.users,
+            messages=shape.messages,
         )
-        await conn.execute(
-            DATASET_SQL["dataset.messages"], 1, shape.conversations, "bench-", shape.messages
+        await _run(
+            conn,
+            "dataset.messages",
+            first=1,
+            last=shape.conversations,
+            prefix="bench-",
+            messages=shape.messages,
         )
         for size in shape.growth:
-            await conn.execute(DATASET_SQL["dataset.growing"], size)
-            await conn.execute(DATASET_SQL["dataset.messages"], size, size, "grow-", size)
+            await _run(conn, "dataset.growing", size=size)
+            await _run(
+                conn, "dataset.messages", first=size, last=size, prefix="grow-", messages=size
+            )
         await conn.execute("VACUUM ANALYZE")
         # Flush the load's writes now, or the checkpoint they trigger runs during the first
         # measurements (and showed up as seconds-long p99s).
         await conn.execute("CHECKPOINT")
-        return await api_keys.create(conn, name="benchmark", permissions=ALL_PERMISSIONS)
+        return await keys.issue(conn, name="benchmark", permissions=ALL_PERMISSIONS)
     finally:
         await conn.close()
 

@@ -24,8 +24,8 @@ from typing import Any
 import asyncpg
 
 from bench import dataset
-from service import migrations
-from service.dburl import asyncpg_dsn
+from service.db import migrations
+from service.db.dburl import asyncpg_dsn
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "import_results.json"

@@ -1,33 +1,38 @@
 """pgbench scripts that run the service's own statements, taken from the query registry.
 
-Each ``$n`` of a registered query is replaced by a pgbench expression; with ``-M prepared``
-pgbench turns the ``:variables`` back into parameters, so PostgreSQL prepares and runs the same
-statement the service sends. Conversation ids are md5('bench-' || n)::uuid (see sql/dataset.sql),
-so ``\\set n random(...)`` picks a random one.
+Each ``:name`` parameter of a registered query is replaced by a pgbench expression; with
+``-M prepared`` pgbench turns its own ``:variables`` back into parameters, so PostgreSQL
+prepares and runs the same statement the service sends. Conversation ids are
+md5('bench-' || n)::uuid (see sql/dataset.sql), so ``\\set n random(...)`` picks a random one.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from service.api.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
-from service.cursor import START
-from service.queries import load_queries
-from service.resources import SQL_DIR
+from service.core.cursor import START
+from service.db.queries import load_queries, substitute_parameters
+from service.db.resources import SQL_DIR
+from service.history.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
 
 RANDOM_CONVERSATION = "md5('bench-' || :n)::uuid"
-TRUSTED = {2: "true", 3: "NULL", 4: "NULL"}
-PARAMETER = re.compile(r"\$(\d+)")
+TRUSTED = {"caller_trusted": "true", "caller_user_id": "NULL", "caller_visitor_hash": "NULL"}
 
 
-def statement(key: str, values: dict[int, str]) -> str:
-    sql = load_queries(SQL_DIR)[key].sql.rstrip().rstrip(";")
-    return PARAMETER.sub(lambda match: values[int(match[1])], sql)
+def statement(key: str, values: dict[str, str]) -> str:
+    query = load_queries(SQL_DIR)[key]
+    text = substitute_parameters(query.text, values.__getitem__, query.source)
+    return text.rstrip().rstrip(";")
 
 
 def latest(conversation: str) -> str:
-    values = {1: conversation, **TRUSTED, 5: str(NO_LOWER_BOUND), 6: str(NO_UPPER_BOUND), 7: "51"}
+    values = {
+        "conversation_id": conversation,
+        **TRUSTED,
+        "after_seq": str(NO_LOWER_BOUND),
+        "before_seq": str(NO_UPPER_BOUND),
+        "max_rows": "51",
+    }
     return statement("messages.page_backward", values) + ";\n"
 
 
@@ -42,10 +47,10 @@ def read_growing(size: int) -> str:
 def list_for_user(users: int) -> str:
     updated_at, last_id = START
     values = {
-        1: "'user-' || :u",
-        2: f"'{updated_at.isoformat()}'::timestamptz",
-        3: f"'{last_id}'::uuid",
-        4: "21",
+        "user_id": "'user-' || :u",
+        "after_updated_at": f"'{updated_at.isoformat()}'::timestamptz",
+        "after_id": f"'{last_id}'::uuid",
+        "max_rows": "21",
     }
     return (
         f"\\set u random(0, {users - 1})\n"
@@ -57,17 +62,19 @@ def list_for_user(users: int) -> str:
 def append(conversations: int, count: int) -> str:
     """One append of ``count`` messages, as the service runs it: lock, then one insert."""
     rows = f"FROM generate_series(1, {count}) AS i"
-    lock = statement("conversations.lock_for_append", {1: RANDOM_CONVERSATION, **TRUSTED})
+    lock = statement(
+        "conversations.lock_for_append", {"conversation_id": RANDOM_CONVERSATION, **TRUSTED}
+    )
     insert = statement(
         "messages.append_batch",
         {
-            1: RANDOM_CONVERSATION,
-            2: ":last_seq",
-            3: f"ARRAY(SELECT gen_random_uuid() {rows})",
-            4: f"ARRAY(SELECT CASE WHEN i % 2 = 1 THEN 'user' ELSE 'assistant' END {rows})",
-            5: f"ARRAY(SELECT repeat('benchmark text ', 26) {rows})",
-            6: f"ARRAY(SELECT NULL::text {rows})",
-            7: 'ARRAY(SELECT \'{"citations": [{"url": "https://example.com/1"}]}\'::jsonb '
+            "conversation_id": RANDOM_CONVERSATION,
+            "last_seq": ":last_seq",
+            "ids": f"ARRAY(SELECT gen_random_uuid() {rows})",
+            "roles": f"ARRAY(SELECT CASE WHEN i % 2 = 1 THEN 'user' ELSE 'assistant' END {rows})",
+            "contents": f"ARRAY(SELECT repeat('benchmark text ', 26) {rows})",
+            "topics": f"ARRAY(SELECT NULL::text {rows})",
+            "metadata": 'ARRAY(SELECT \'{"citations": [{"url": "https://example.com/1"}]}\'::jsonb '
             f"{rows})",
         },
     )

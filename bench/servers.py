@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from service.embedded import _free_port
+from service.db.embedded import _free_port
 
 BIN = Path(sys.executable).parent
 READY_SECONDS = 60

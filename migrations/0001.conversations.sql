@@ -3,7 +3,7 @@
 
 CREATE TABLE conversations (
     id            uuid        PRIMARY KEY,
-    -- Owner when the conversation belongs to a known user (the identity issue adds the visitor hash).
+    -- The user the conversation belongs to, if any (0003.identity adds anonymous visitors).
     user_id       text,
     title         text,
     metadata      jsonb       NOT NULL DEFAULT '{}',

@@ -3,37 +3,29 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, Reference, SecurityScheme
-from litestar.plugins.problem_details import (
-    ProblemDetailsConfig,
-    ProblemDetailsException,
-    ProblemDetailsPlugin,
-)
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 
-from service import errors
+from service.api import problems
+from service.api.authentication import Authenticate
 from service.api.conversations import ConversationController
 from service.api.files import FileController
+from service.api.header_limits import limit_headers
 from service.api.health import HealthController
+from service.api.lifespan import keyring_lifespan, pool_lifespan, provide_connection
 from service.api.messages import MessageController
 from service.api.prompts import PromptController
 from service.api.users import UserController
-from service.auth import visitors
-from service.auth.keyring import keyring_lifespan
-from service.auth.middleware import Authenticate
-from service.db import lifespan, provide_connection
-from service.limits import limit_headers
-from service.queries import queries
-from service.settings import Settings, get_settings
+from service.core import visitors
+from service.core.settings import Settings, get_settings
+from service.db.queries import queries
 
 log = logging.getLogger("chatkeep")
 
@@ -96,23 +88,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "CHATKEEP_INSECURE_NO_AUTH is on: requests WITHOUT CREDENTIALS ACT AS A TRUSTED "
             "CALLER and can read and change every conversation. Local development only."
         )
-    problem_map: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
-        errors.ChatkeepError: errors.from_domain,
-        ValidationException: errors.from_validation,
-        HTTPException: errors.from_http,
-        **{error: errors.from_database for error in errors.DATABASE_ERRORS},
-        UnicodeDecodeError: errors.from_undecodable,
-    }
     return Litestar(
         route_handlers=[HealthController, api_v1()],
         dependencies={"conn": Provide(provide_connection)},
-        lifespan=[lifespan(settings), keyring_lifespan(settings)],
+        lifespan=[pool_lifespan(settings), keyring_lifespan(settings)],
         cors_config=cors(settings),
         state=State({"settings": settings}),
         plugins=[
-            ProblemDetailsPlugin(ProblemDetailsConfig(exception_to_problem_detail_map=problem_map))
+            ProblemDetailsPlugin(
+                ProblemDetailsConfig(exception_to_problem_detail_map=problems.exception_map())
+            )
         ],
-        exception_handlers={Exception: errors.unexpected},
+        exception_handlers={Exception: problems.unexpected},
         middleware=[limit_headers],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(

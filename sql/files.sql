@@ -1,96 +1,101 @@
 -- Files attached to conversations, and the content-addressed chunks holding their bytes
--- (migrations/0004.files.sql). Every query addressing a conversation's files takes the caller's
--- scope as $2..$4, as in conversations.sql:
---     ($2 OR c.user_id = $3 OR c.owner = $4)
+-- (migrations/0004.files.sql). Every query addressing a conversation's files carries the
+-- caller's scope, word for word as in conversations.sql:
+--     (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
 -- Every query returning a file lists the same columns, in the order of the API's FileInfo.
 
 -- name: start_blob :val
--- A new blob to stream an upload into; it gets its SHA-256 (or is dropped for an identical
--- stored one) when the upload ends, in the same transaction.
+-- A new blob to stream an upload into, in chunks of :chunk_size bytes; it gets its SHA-256 (or
+-- is dropped for an identical stored one) when the upload ends, in the same transaction.
 INSERT INTO blobs (chunk_size)
-VALUES ($1)
+VALUES (:chunk_size)
 RETURNING id;
 
 -- name: write_chunk :exec
--- Chunk $2 (0-based) of blob $1.
+-- Chunk :n (0-based) of blob :blob_id.
 INSERT INTO blob_chunks (blob_id, n, data)
-VALUES ($1, $2, $3);
+VALUES (:blob_id, :n, :data);
 
 -- name: lock_content :exec
--- Until the end of the transaction, nobody else decides whether content with SHA-256 $1 is
--- stored (see blob_lock_key in the migration).
-SELECT pg_advisory_xact_lock(blob_lock_key($1));
+-- Until the end of the transaction, nobody else decides whether content with SHA-256 :sha256
+-- is stored (see blob_lock_key in the migration).
+SELECT pg_advisory_xact_lock(blob_lock_key(:sha256));
 
 -- name: find_blob :val
--- The stored blob with SHA-256 $1. Run under lock_content.
-SELECT id FROM blobs WHERE sha256 = $1;
+-- The stored blob with SHA-256 :sha256. Run under lock_content.
+SELECT id FROM blobs WHERE sha256 = :sha256;
 
 -- name: seal_blob :exec
--- The upload into blob $1 is complete: $2 bytes with SHA-256 $3. Run under lock_content.
-UPDATE blobs SET size = $2, sha256 = $3 WHERE id = $1;
+-- The upload into blob :blob_id is complete: :size bytes with SHA-256 :sha256. Run under
+-- lock_content.
+UPDATE blobs SET size = :size, sha256 = :sha256 WHERE id = :blob_id;
 
 -- name: drop_blob :exec
--- Blob $1 repeats stored content (or its upload failed): its chunks go with it.
-DELETE FROM blobs WHERE id = $1;
+-- Blob :blob_id repeats stored content (or its upload failed): its chunks go with it.
+DELETE FROM blobs WHERE id = :blob_id;
 
 -- name: lock_conversation :val
--- Lock conversation $1 (within the scope $2..$4) for a new file and return the bytes its files
--- take already; nothing when it is missing. Concurrent uploads queue here, so the
--- per-conversation limit holds under concurrency.
+-- Lock conversation :conversation_id (within the caller's scope) for a new file and return the
+-- bytes its files take already; nothing when it is missing. Concurrent uploads queue here, so
+-- the per-conversation limit holds under concurrency.
 SELECT coalesce((SELECT sum(f.size) FROM files f WHERE f.conversation_id = c.id), 0)::bigint
 FROM conversations c
-WHERE c.id = $1 AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
+WHERE c.id = :conversation_id
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
 FOR UPDATE OF c;
 
 -- name: insert :one
--- File $2 of conversation $1 (locked by lock_conversation): blob $3, named $4, of type $5, $6
--- bytes with SHA-256 $7; nothing when the id is taken.
+-- File :file_id of conversation :conversation_id: blob :blob_id, named :filename, of type
+-- :content_type, :size bytes with SHA-256 :sha256; nothing when the id is taken.
+-- Unscoped: only under lock_conversation, which checked the scope in the same transaction.
 INSERT INTO files AS f (conversation_id, id, blob_id, filename, content_type, size)
-VALUES ($1, $2, $3, $4, $5, $6)
+VALUES (:conversation_id, :file_id, :blob_id, :filename, :content_type, :size)
 ON CONFLICT (conversation_id, id) DO NOTHING
-RETURNING f.id, f.conversation_id, f.filename, f.content_type, f.size, $7::bytea AS sha256, f.created_at;
+RETURNING f.id, f.conversation_id, f.filename, f.content_type, f.size, :sha256::bytea AS sha256,
+          f.created_at;
 
 -- name: get :one
--- File $5 of conversation $1, if the scope $2..$4 may see the conversation.
+-- File :file_id of conversation :conversation_id, if the caller may see the conversation.
 SELECT f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at
 FROM files f
 JOIN conversations c ON c.id = f.conversation_id
 JOIN blobs b ON b.id = f.blob_id
-WHERE f.conversation_id = $1 AND f.id = $5
-  AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea);
+WHERE f.conversation_id = :conversation_id AND f.id = :file_id
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);
 
 -- name: list :many
--- The files of conversation $1 (scope $2..$4), oldest first, strictly after the keyset cursor
--- ($5 created_at, $6 id); at most $7 rows.
+-- The files of conversation :conversation_id within the caller's scope, oldest first, strictly
+-- after the keyset cursor (:after_created_at, :after_id); at most :max_rows.
 SELECT f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at
 FROM files f
 JOIN conversations c ON c.id = f.conversation_id
 JOIN blobs b ON b.id = f.blob_id
-WHERE f.conversation_id = $1
-  AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
-  AND (f.created_at, f.id) > ($5, $6)
+WHERE f.conversation_id = :conversation_id
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+  AND (f.created_at, f.id) > (:after_created_at, :after_id)
 ORDER BY f.created_at, f.id
-LIMIT $7;
+LIMIT :max_rows;
 
 -- name: locate_content :one
--- Where the bytes of file $2 of conversation $1 are: its blob and chunk size. The download runs
--- this again in its own snapshot, after the handler checked access with get.
+-- Where the bytes of file :file_id of conversation :conversation_id are: its blob and chunk
+-- size.
+-- Unscoped: the download runs this again in its own snapshot, after get checked the scope.
 SELECT b.id, b.chunk_size
 FROM files f
 JOIN blobs b ON b.id = f.blob_id
-WHERE f.conversation_id = $1 AND f.id = $2;
+WHERE f.conversation_id = :conversation_id AND f.id = :file_id;
 
 -- name: read_chunks :many
--- Chunks $2..$3 (inclusive) of blob $1, in order.
+-- Chunks :first_chunk..:last_chunk (inclusive) of blob :blob_id, in order.
 SELECT data
 FROM blob_chunks
-WHERE blob_id = $1 AND n BETWEEN $2 AND $3
+WHERE blob_id = :blob_id AND n BETWEEN :first_chunk AND :last_chunk
 ORDER BY n;
 
 -- name: delete :execrows
--- Delete file $5 of conversation $1 within the scope $2..$4; the trigger files_release_blobs
--- drops its content when no other file uses it.
+-- Delete file :file_id of conversation :conversation_id within the caller's scope; the trigger
+-- files_release_blobs drops its content when no other file uses it.
 DELETE FROM files f
 USING conversations c
-WHERE f.conversation_id = $1 AND f.id = $5 AND c.id = f.conversation_id
-  AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea);
+WHERE f.conversation_id = :conversation_id AND f.id = :file_id AND c.id = f.conversation_id
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);

@@ -9,3 +9,7 @@ ORDER BY applied_at_utc, migration_id;
 -- name: server_version :val
 -- The server's version string.
 SELECT version();
+
+-- name: ping :val
+-- One round trip that touches nothing: how long the network and the server take.
+SELECT 1;

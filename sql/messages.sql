@@ -1,151 +1,169 @@
 -- Queries on the messages table. Every query returning a message lists the same columns, in the
 -- order of the API's Message object.
 --
--- Ownership: queries take the caller's scope as $2..$4, as in conversations.sql, and check the
--- conversation in an uncorrelated EXISTS. PostgreSQL evaluates it once (an InitPlan), not once
--- per message as a join would, and a conversation outside the scope yields no rows at all.
+-- Ownership: queries carry the caller's scope, word for word as in conversations.sql, and check
+-- the conversation in an uncorrelated EXISTS. PostgreSQL evaluates it once (an InitPlan), not
+-- once per message as a join would, and a conversation outside the scope yields no rows at all.
 -- find_by_ids and append_batch take no scope: they run only inside an append's transaction,
 -- after conversations.lock_for_append has checked the scope and locked the conversation.
 
 -- name: page_backward :many
--- The newest $7 messages of conversation $1 with $5 < seq < $6, newest first:
--- one backward range scan of the primary key.
+-- The newest :max_rows messages of conversation :conversation_id with
+-- :after_seq < seq < :before_seq, newest first: one backward range scan of the primary key.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
 FROM messages m
 WHERE EXISTS (
         SELECT 1 FROM conversations c
-        WHERE c.id = $1 AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
+        WHERE c.id = :conversation_id
+          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
     )
-  AND m.conversation_id = $1 AND m.seq > $5 AND m.seq < $6
+  AND m.conversation_id = :conversation_id AND m.seq > :after_seq AND m.seq < :before_seq
 ORDER BY m.seq DESC
-LIMIT $7;
+LIMIT :max_rows;
 
 -- name: page_forward :many
--- The oldest $7 messages of conversation $1 with $5 < seq < $6, oldest first.
+-- The oldest :max_rows messages of conversation :conversation_id with
+-- :after_seq < seq < :before_seq, oldest first.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
 FROM messages m
 WHERE EXISTS (
         SELECT 1 FROM conversations c
-        WHERE c.id = $1 AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
+        WHERE c.id = :conversation_id
+          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
     )
-  AND m.conversation_id = $1 AND m.seq > $5 AND m.seq < $6
+  AND m.conversation_id = :conversation_id AND m.seq > :after_seq AND m.seq < :before_seq
 ORDER BY m.seq ASC
-LIMIT $7;
+LIMIT :max_rows;
 
 -- name: topic_page_backward :many
--- Like page_backward, within topic $8 (a range scan of messages_topic_seq).
+-- Like page_backward, within topic :topic (a range scan of messages_topic_seq).
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
 FROM messages m
 WHERE EXISTS (
         SELECT 1 FROM conversations c
-        WHERE c.id = $1 AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
+        WHERE c.id = :conversation_id
+          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
     )
-  AND m.conversation_id = $1 AND m.topic = $8 AND m.seq > $5 AND m.seq < $6
+  AND m.conversation_id = :conversation_id AND m.topic = :topic
+  AND m.seq > :after_seq AND m.seq < :before_seq
 ORDER BY m.seq DESC
-LIMIT $7;
+LIMIT :max_rows;
 
 -- name: topic_page_forward :many
--- Like page_forward, within topic $8.
+-- Like page_forward, within topic :topic.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
 FROM messages m
 WHERE EXISTS (
         SELECT 1 FROM conversations c
-        WHERE c.id = $1 AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
+        WHERE c.id = :conversation_id
+          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
     )
-  AND m.conversation_id = $1 AND m.topic = $8 AND m.seq > $5 AND m.seq < $6
+  AND m.conversation_id = :conversation_id AND m.topic = :topic
+  AND m.seq > :after_seq AND m.seq < :before_seq
 ORDER BY m.seq ASC
-LIMIT $7;
+LIMIT :max_rows;
 
 -- name: get :one
--- Message $5 of conversation $1, within the scope $2..$4.
+-- Message :message_id of conversation :conversation_id, within the caller's scope.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
 FROM messages m
 WHERE EXISTS (
         SELECT 1 FROM conversations c
-        WHERE c.id = $1 AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
+        WHERE c.id = :conversation_id
+          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
     )
-  AND m.conversation_id = $1 AND m.id = $5;
+  AND m.conversation_id = :conversation_id AND m.id = :message_id;
 
 -- name: find_by_ids :many
--- The messages of conversation $1 whose ids are in $2: the ones a retried append already stored.
--- Only under lock_for_append (see the top of this file).
+-- The messages of conversation :conversation_id whose ids are in :message_ids: the ones a
+-- retried append already stored.
+-- Unscoped: only under lock_for_append (see the top of this file).
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at
 FROM messages
-WHERE conversation_id = $1 AND id = any($2::uuid[]);
+WHERE conversation_id = :conversation_id AND id = any(:message_ids::uuid[]);
 
 -- name: append_batch :many
--- Append a batch to conversation $1, whose last seq is $2 (read under lock_for_append in the same
--- transaction, which also checked the scope): the batch's rows get seq $2+1, $2+2, ... in array
--- order, and the conversation's counters move in the same statement. Arrays $3..$7 are the
--- batch's columns.
+-- Append a batch to conversation :conversation_id, whose last seq is :last_seq: the batch's rows
+-- get seq :last_seq + 1, :last_seq + 2, ... in array order, and the conversation's counters
+-- move in the same statement. The arrays :ids, :roles, :contents, :topics and :metadata are
+-- the batch's columns.
+-- Unscoped: only under lock_for_append, which read :last_seq and checked the scope in the same
+-- transaction.
 WITH inserted AS (
     INSERT INTO messages (conversation_id, seq, id, role, content, topic, metadata)
-    SELECT $1, $2 + batch.ordinal, batch.id, batch.role, batch.content, batch.topic, batch.metadata
-    FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[])
+    SELECT :conversation_id, :last_seq + batch.ordinal, batch.id, batch.role, batch.content,
+           batch.topic, batch.metadata
+    FROM unnest(:ids::uuid[], :roles::text[], :contents::text[], :topics::text[],
+                :metadata::jsonb[])
         WITH ORDINALITY AS batch (id, role, content, topic, metadata, ordinal)
     RETURNING id, conversation_id, seq, role, content, topic, metadata, created_at
 ), counted AS (
     UPDATE conversations
-    SET last_seq = $2 + cardinality($3::uuid[]),
-        message_count = message_count + cardinality($3::uuid[]),
+    SET last_seq = :last_seq + cardinality(:ids::uuid[]),
+        message_count = message_count + cardinality(:ids::uuid[]),
         updated_at = now()
-    WHERE id = $1
+    WHERE id = :conversation_id
 )
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at
 FROM inserted
 ORDER BY seq;
 
 -- name: update :one
--- Patch message $5 of conversation $1 within the scope $2..$4 (finalising a streamed reply):
--- content becomes $6 and metadata $7, each unless null; the conversation counts as updated.
+-- Patch message :message_id of conversation :conversation_id within the caller's scope
+-- (finalising a streamed reply): content becomes :content and metadata :metadata, each unless
+-- null; the conversation counts as updated.
 WITH updated AS (
     UPDATE messages m
-    SET content = coalesce($6, content),
-        metadata = coalesce($7, metadata)
+    SET content = coalesce(:content, content),
+        metadata = coalesce(:metadata, metadata)
     WHERE EXISTS (
             SELECT 1 FROM conversations c
-            WHERE c.id = $1 AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
+            WHERE c.id = :conversation_id
+              AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
         )
-      AND m.conversation_id = $1 AND m.id = $5
+      AND m.conversation_id = :conversation_id AND m.id = :message_id
     RETURNING id, conversation_id, seq, role, content, topic, metadata, created_at
 ), touched AS (
     UPDATE conversations SET updated_at = now()
-    WHERE id = $1 AND EXISTS (SELECT 1 FROM updated)
+    WHERE id = :conversation_id AND EXISTS (SELECT 1 FROM updated)
 )
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at FROM updated;
 
 -- name: delete :val
--- Delete message $5 of conversation $1 within the scope $2..$4 and keep message_count true;
--- returns how many went (0 or 1).
+-- Delete message :message_id of conversation :conversation_id within the caller's scope and
+-- keep message_count true; returns how many went (0 or 1).
 WITH deleted AS (
     DELETE FROM messages m
     WHERE EXISTS (
             SELECT 1 FROM conversations c
-            WHERE c.id = $1 AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
+            WHERE c.id = :conversation_id
+              AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
         )
-      AND m.conversation_id = $1 AND m.id = $5
+      AND m.conversation_id = :conversation_id AND m.id = :message_id
     RETURNING 1
 ), counted AS (
     UPDATE conversations
     SET message_count = message_count - (SELECT count(*) FROM deleted), updated_at = now()
-    WHERE id = $1 AND EXISTS (SELECT 1 FROM deleted)
+    WHERE id = :conversation_id AND EXISTS (SELECT 1 FROM deleted)
 )
 SELECT count(*) FROM deleted;
 
 -- name: clear :val
--- Delete the messages of conversation $1 within the scope $2..$4 (only those labelled topic $5
--- unless $5 is null); returns how many went. last_seq stays, so seqs are never reused.
+-- Delete the messages of conversation :conversation_id within the caller's scope (only those
+-- labelled :topic unless it is null); returns how many went. last_seq stays, so seqs are never
+-- reused.
 WITH deleted AS (
     DELETE FROM messages m
     WHERE EXISTS (
             SELECT 1 FROM conversations c
-            WHERE c.id = $1 AND ($2::boolean OR c.user_id = $3::text OR c.owner = $4::bytea)
+            WHERE c.id = :conversation_id
+              AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
         )
-      AND m.conversation_id = $1 AND ($5::text IS NULL OR m.topic = $5)
+      AND m.conversation_id = :conversation_id AND (:topic::text IS NULL OR m.topic = :topic)
     RETURNING 1
 ), counted AS (
     UPDATE conversations
     SET message_count = message_count - (SELECT count(*) FROM deleted), updated_at = now()
-    WHERE id = $1 AND EXISTS (SELECT 1 FROM deleted)
+    WHERE id = :conversation_id AND EXISTS (SELECT 1 FROM deleted)
 )
 SELECT count(*) FROM deleted;

@@ -1,18 +1,21 @@
 -- Imports and exports (chatkeep import ..., chatkeep export). Bulk rows arrive by COPY, not by
 -- these queries: an import COPYs into
---     conversations (id, user_id, owner, title, metadata, message_count, last_seq, created_at,
---                    updated_at)
+--     conversations (id, user_id, visitor_hash, title, metadata, message_count, last_seq,
+--                    created_at, updated_at)
 --     messages (conversation_id, seq, id, role, content, topic, metadata, created_at)
--- only conversations that existing_conversations did not find (service/transfer/loader.py).
+-- only conversations that existing_conversations did not find (service/store/transfer.py).
 
 -- name: existing_conversations :many
--- Which of the conversations $1 exist already (an import skips them: it is idempotent).
-SELECT id FROM conversations WHERE id = ANY($1::uuid[]);
+-- Which of the conversations :conversation_ids exist already (an import skips them: it is
+-- idempotent).
+-- Unscoped: the import is the operator's (the CLI), not a caller's.
+SELECT id FROM conversations WHERE id = ANY(:conversation_ids::uuid[]);
 
 -- name: checksums :many
--- For each of the conversations $1 that exists: its message rows and a checksum of them, the
--- MD5 of (id, seq, role, content, topic) of every message in seq order, in the form
--- service/transfer/checksum.py computes from the source.
+-- For each of the conversations :conversation_ids that exists: its message rows and a checksum
+-- of them, the MD5 of (id, seq, role, content, topic) of every message in seq order, in the
+-- form service/transfer/checksum.py computes from the source.
+-- Unscoped: the import is the operator's (the CLI), not a caller's.
 SELECT c.id, m.messages, coalesce(m.checksum, md5('')) AS checksum
 FROM conversations c
 CROSS JOIN LATERAL (
@@ -24,20 +27,25 @@ CROSS JOIN LATERAL (
     FROM messages
     WHERE conversation_id = c.id
 ) m
-WHERE c.id = ANY($1::uuid[]);
+WHERE c.id = ANY(:conversation_ids::uuid[]);
 
 -- name: export_conversations :many
--- Conversations to export, by id: all, user $1's (when not null), or only $2 (when not null).
-SELECT id, user_id, owner, title, metadata, message_count, last_seq, created_at, updated_at
+-- Conversations to export, by id: all, user :user_id's (when not null), or only
+-- :conversation_id (when not null).
+-- Unscoped: the export is the operator's (the CLI), not a caller's.
+SELECT id, user_id, visitor_hash, title, metadata, message_count, last_seq, created_at,
+       updated_at
 FROM conversations
-WHERE ($1::text IS NULL OR user_id = $1) AND ($2::uuid IS NULL OR id = $2)
+WHERE (:user_id::text IS NULL OR user_id = :user_id)
+  AND (:conversation_id::uuid IS NULL OR id = :conversation_id)
 ORDER BY id;
 
 -- name: export_messages :many
--- Every message of conversation $1, in seq order.
+-- Every message of conversation :conversation_id, in seq order.
+-- Unscoped: the export is the operator's (the CLI), not a caller's.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at
 FROM messages
-WHERE conversation_id = $1
+WHERE conversation_id = :conversation_id
 ORDER BY seq;
 
 -- name: export_prompt_versions :many
@@ -48,15 +56,16 @@ JOIN prompts p ON p.name = v.name
 ORDER BY v.name, v.version;
 
 -- name: import_prompt :exec
--- Prompt $1 as an export had it: latest version $2, retired when $3. An existing prompt keeps
--- its newer versions.
+-- Prompt :name as an export had it: latest version :version, retired when :retired. An
+-- existing prompt keeps its newer versions.
 INSERT INTO prompts AS p (name, latest_version, retired_at)
-VALUES ($1, $2, CASE WHEN $3::boolean THEN now() END)
+VALUES (:name, :version, CASE WHEN :retired::boolean THEN now() END)
 ON CONFLICT (name) DO UPDATE
 SET latest_version = greatest(p.latest_version, excluded.latest_version);
 
 -- name: import_prompt_version :execrows
--- Version $2 of prompt $1 exactly as exported; nothing when that version exists already.
+-- Version :version of prompt :name exactly as exported; nothing when that version exists
+-- already.
 INSERT INTO prompt_versions (name, version, content, metadata, created_at)
-VALUES ($1, $2, $3, $4, $5)
+VALUES (:name, :version, :content, :metadata, :created_at)
 ON CONFLICT (name, version) DO NOTHING;

@@ -23,11 +23,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pytest_postgresql import factories
 
-from service import migrations
 from service.app import create_app
-from service.auth.principal import ALL_PERMISSIONS
-from service.embedded import NON_DURABLE, EmbeddedPostgres
-from service.settings import Settings, settings_from_env
+from service.core.principal import ALL_PERMISSIONS
+from service.core.settings import Settings, settings_from_env
+from service.db import migrations
+from service.db.embedded import NON_DURABLE, EmbeddedPostgres
 from tests.helpers import JWT_SECRET, create_key
 from tests.live import live_service
 

@@ -12,8 +12,8 @@ import httpx
 import jwt
 import psycopg
 
-from service.auth.principal import Permission
-from service.store import api_keys
+from service.core.principal import Permission
+from service.history import keys
 
 JWT_SECRET = "chatkeep-tests-jwt-secret-" + "0123456789abcdef" * 3
 
@@ -61,7 +61,7 @@ def stored_counts(
 async def create_key(database_url: str, permissions: Iterable[Permission]) -> str:
     conn = await asyncpg.connect(database_url)
     try:
-        return await api_keys.create(conn, name="tests", permissions=permissions)
+        return await keys.issue(conn, name="tests", permissions=permissions)
     finally:
         await conn.close()
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.embedded import _free_port
+from service.db.embedded import _free_port
 
 CHATKEEP = str(Path(sys.executable).with_name("chatkeep"))
 STARTUP_SECONDS = 90

@@ -14,9 +14,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from service.auth import apikeys
 from service.auth.keyring import LISTENER_NAME
-from service.auth.principal import ALL_PERMISSIONS
+from service.core import apikeys
+from service.core.principal import ALL_PERMISSIONS
 from tests.conftest import Client, make_settings
 from tests.helpers import assert_problem, bearer, create_key
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service import migrations
 from service.cli import main
-from service.embedded import EmbeddedError, EmbeddedPostgres, _free_port
+from service.db import migrations
+from service.db.embedded import EmbeddedError, EmbeddedPostgres, _free_port
 from tests import live
 
 

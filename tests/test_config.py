@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from service.dburl import DatabaseUrlError, asyncpg_dsn, redacted, yoyo_url
-from service.settings import SettingsError, settings_from_env
+from service.core.settings import SettingsError, settings_from_env
+from service.db.dburl import DatabaseUrlError, asyncpg_dsn, redacted, yoyo_url
 
 
 def query(url: str) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from service.auth.principal import Permission
+from service.core.principal import Permission
 from service.store.files import CHUNK_SIZE
 from tests.conftest import Client, make_settings
 from tests.helpers import JWT_SECRET, assert_problem, bearer, create_key, user_token

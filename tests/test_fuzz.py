@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from service.auth.principal import ALL_PERMISSIONS
-from service.embedded import _free_port
+from service.core.principal import ALL_PERMISSIONS
+from service.db.embedded import _free_port
 from tests import live
 from tests.helpers import JWT_SECRET, create_key
 

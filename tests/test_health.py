@@ -9,11 +9,11 @@ from pathlib import Path
 
 from litestar.testing import AsyncTestClient
 
-from service import migrations
 from service.app import create_app
-from service.auth.principal import ALL_PERMISSIONS
-from service.embedded import NON_DURABLE, EmbeddedPostgres, _free_port
-from service.settings import Settings
+from service.core.principal import ALL_PERMISSIONS
+from service.core.settings import Settings
+from service.db import migrations
+from service.db.embedded import NON_DURABLE, EmbeddedPostgres, _free_port
 from tests.conftest import Client, make_settings
 from tests.helpers import JWT_SECRET, assert_problem, bearer, create_key, user_token
 

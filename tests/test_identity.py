@@ -9,7 +9,7 @@ import jwt
 import psycopg
 import pytest
 
-from service.auth.principal import Permission
+from service.core.principal import Permission
 from tests.conftest import Client
 from tests.helpers import JWT_SECRET, assert_problem, bearer, create_key, user_token
 
@@ -207,7 +207,7 @@ async def test_the_visitor_id_is_stored_only_as_a_hash(
 ) -> None:
     conversation_id, _ = await start_conversation(anonymous_client, VISITOR)
     (owner,) = db.execute(
-        "SELECT owner FROM conversations WHERE id = %s", [conversation_id]
+        "SELECT visitor_hash FROM conversations WHERE id = %s", [conversation_id]
     ).fetchone()  # type: ignore[misc]
     assert len(owner) == 32
     session_id = VISITOR["X-Session-ID"].encode()

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from service.settings import SettingsError
+from service.core.settings import SettingsError
 from tests.conftest import Client, make_settings
 from tests.helpers import JWT_SECRET, assert_problem, bearer, user_token
 

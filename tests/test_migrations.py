@@ -11,9 +11,9 @@ import psycopg
 import pytest
 from yoyo import get_backend, read_migrations
 
-from service import migrations
-from service.dburl import yoyo_url
-from service.resources import MIGRATIONS_DIR
+from service.db import migrations
+from service.db.dburl import yoyo_url
+from service.db.resources import MIGRATIONS_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 # Everything a migration may create in the public schema, as comparable text.

@@ -8,7 +8,7 @@ import httpx
 import psycopg
 import pytest
 
-from service.auth.principal import Permission
+from service.core.principal import Permission
 from tests.conftest import Client
 from tests.helpers import assert_problem, bearer, create_key, user_token
 

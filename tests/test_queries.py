@@ -7,10 +7,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from service.db import init_connection
-from service.models import Conversation, Message, PromptSummary, PromptVersion
-from service.queries import QueryFileError, load_queries, queries
-from service.resources import SQL_DIR
+from service.core.schemas import Conversation, Message, PromptSummary, PromptVersion
+from service.db.pool import init_connection
+from service.db.queries import QueryFileError, load_queries, queries
+from service.db.resources import SQL_DIR
 
 
 def write(directory: Path, name: str, text: str) -> None:

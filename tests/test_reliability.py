@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from service import migrations
-from service.auth.principal import ALL_PERMISSIONS
-from service.embedded import NON_DURABLE, EmbeddedPostgres
+from service.core.principal import ALL_PERMISSIONS
+from service.db import migrations
+from service.db.embedded import NON_DURABLE, EmbeddedPostgres
 from tests.helpers import bearer, create_key
 from tests.ledger import Ledger
 from tests.live import live_service, peak_rss_mib

@@ -285,8 +285,8 @@ def test_export_and_import_round_trip_exactly(
     assert chatkeep("import", "sqlite", str(make_sqlite(tmp_path / "m.db"))) == 0
     db.execute("DELETE FROM messages WHERE content = 'second by time'")  # a gap in seq
     db.execute(
-        "UPDATE conversations SET owner = sha256('visitor'), message_count = message_count - 1 "
-        "WHERE title = 'Planning'"
+        "UPDATE conversations SET visitor_hash = sha256('visitor'), "
+        "message_count = message_count - 1 WHERE title = 'Planning'"
     )
     db.execute("INSERT INTO prompts (name, latest_version) VALUES ('p', 1)")
     db.execute("INSERT INTO prompt_versions (name, version, content) VALUES ('p', 1, 'text')")

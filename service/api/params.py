@@ -7,14 +7,19 @@ from uuid import UUID
 
 from litestar import Request
 from litestar.datastructures import State
-from litestar.params import PathParameter, QueryParameter
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter, SkipValidation
 
-from service.auth.principal import Principal
+from service.core.principal import Principal
+from service.db.pool import Connection
 
 # Handlers read the caller from the request (set by service.auth.middleware.Authenticate) rather
 # than from a second dependency: Litestar resolves two dependencies in an anyio task group, which
 # cost a tenth of a history read's throughput (bench/NOTES.md).
 AuthenticatedRequest = Request[Principal, None, State]
+# The request's pooled connection (service/api/lifespan.py). Not validated: Litestar's signature
+# model cannot check a union of two classes, and the value is ours, not the client's.
+ConnectionDependency = NamedDependency[SkipValidation[Connection]]
 
 ConversationId = Annotated[UUID, PathParameter(description="The conversation's id (a UUID).")]
 MessageId = Annotated[UUID, PathParameter(description="The message's id (a UUID).")]

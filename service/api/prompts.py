@@ -10,23 +10,19 @@ from typing import Annotated
 
 from litestar import Controller, delete, get, put
 from litestar.datastructures import State
-from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Response
 
-from service.api.params import AuthenticatedRequest, Limit
-from service.api.problems import PROBLEM_RESPONSES
-from service.db import PooledConnection
-from service.errors import Forbidden, NotFound
-from service.models import (
+from service.api.openapi import PROBLEM_RESPONSES
+from service.api.params import AuthenticatedRequest, ConnectionDependency, Limit
+from service.core.schemas import (
     PROMPT_NAME_PATTERN,
     PromptPage,
     PromptPut,
     PromptVersion,
     PromptVersionPage,
 )
-from service.store import prompts
-from service.validation import check_content, check_metadata, page_size
+from service.history import prompts
 
 Name = Annotated[
     str,
@@ -48,18 +44,6 @@ AfterName = Annotated[
     str | None,
     QueryParameter(name="after", max_length=128, description="Only prompts named after this."),
 ]
-# Above any version number (versions are integers).
-NO_VERSION_BOUND = 2**31 - 1
-
-
-def _require_trusted(request: AuthenticatedRequest) -> None:
-    if not request.user.trusted:
-        raise Forbidden("prompts are managed with an API key", field="Authorization")
-
-
-def _prompt_not_found(name: str, version: int | None = None) -> NotFound:
-    what = f"prompt {name!r}" if version is None else f"version {version} of prompt {name!r}"
-    return NotFound(f"{what} does not exist", field="version" if version else "name")
 
 
 class PromptController(Controller):
@@ -71,86 +55,64 @@ class PromptController(Controller):
         self,
         name: Name,
         data: JSONBody[PromptPut],
-        conn: NamedDependency[PooledConnection],
+        conn: ConnectionDependency,
         request: AuthenticatedRequest,
         state: State,
     ) -> Response[PromptVersion]:
         """Store a new version of the prompt (201). Sending what the latest version already
         says returns that version (200), so a retry adds nothing. A retired prompt comes back."""
-        _require_trusted(request)
-        check_content(data.content, "content", state.settings)
-        check_metadata(data.metadata, "metadata", state.settings)
-        async with conn.transaction():
-            version, new = await prompts.put(
-                conn, name=name, content=data.content, metadata=data.metadata
-            )
+        version, new = await prompts.put(conn, request.user, name, data, state.settings)
         return Response(version, status_code=201 if new else 200)
 
     @get("/{name:str}", responses=PROBLEM_RESPONSES)
     async def get_prompt(
         self,
         name: Name,
-        conn: NamedDependency[PooledConnection],
+        conn: ConnectionDependency,
         request: AuthenticatedRequest,
         version: Version = None,
     ) -> PromptVersion:
         """The latest version, or `?version=N`."""
-        _require_trusted(request)
-        found = await prompts.get(conn, name=name, version=version)
-        if found is None:
-            raise _prompt_not_found(name, version)
-        return found
+        return await prompts.get(conn, request.user, name, version)
 
     @get("/{name:str}/versions", responses=PROBLEM_RESPONSES)
     async def list_versions(
         self,
         *,
         name: Name,
-        conn: NamedDependency[PooledConnection],
+        conn: ConnectionDependency,
         request: AuthenticatedRequest,
         state: State,
         limit: Limit = None,
         before: BeforeVersion = None,
     ) -> PromptVersionPage:
         """Versions, newest first; pass `next_cursor` back as `before` for older ones."""
-        _require_trusted(request)
-        size = page_size(limit, state.settings)
-        rows = await prompts.versions(
-            conn, name=name, before=before or NO_VERSION_BOUND, limit=size + 1
-        )
-        if not rows and await prompts.get(conn, name=name, version=None) is None:
-            raise _prompt_not_found(name)
-        items = rows[:size]
-        return PromptVersionPage(
-            items=items, next_cursor=items[-1].version if len(rows) > size else None
+        return await prompts.versions_page(
+            conn, request.user, name, limit=limit, before=before, settings=state.settings
         )
 
     @get("/", responses=PROBLEM_RESPONSES)
     async def list_prompts(
         self,
         *,
-        conn: NamedDependency[PooledConnection],
+        conn: ConnectionDependency,
         request: AuthenticatedRequest,
         state: State,
         limit: Limit = None,
         after: AfterName = None,
     ) -> PromptPage:
         """Prompts in use, by name; pass `next_cursor` back as `after` for the next page."""
-        _require_trusted(request)
-        size = page_size(limit, state.settings)
-        rows = await prompts.list_prompts(conn, after=after or "", limit=size + 1)
-        items = rows[:size]
-        return PromptPage(items=items, next_cursor=items[-1].name if len(rows) > size else None)
+        return await prompts.list_page(
+            conn, request.user, limit=limit, after=after, settings=state.settings
+        )
 
     @delete("/{name:str}", status_code=204, responses=PROBLEM_RESPONSES)
     async def retire_prompt(
         self,
         name: Name,
-        conn: NamedDependency[PooledConnection],
+        conn: ConnectionDependency,
         request: AuthenticatedRequest,
     ) -> None:
         """Retire the prompt: it is no longer listed or readable; its versions are kept, and a
         later PUT continues their numbering."""
-        _require_trusted(request)
-        if not await prompts.retire(conn, name=name):
-            raise _prompt_not_found(name)
+        await prompts.retire(conn, request.user, name)

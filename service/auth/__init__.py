@@ -1,1 +1,1 @@
-"""Who is calling, and what they may touch."""
+"""Who is calling: credentials (API keys, user tokens, visitor ids) to a Principal."""

@@ -11,19 +11,15 @@ is emptied and every lookup goes to the database until it is back. Entries also 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-from litestar import Litestar
 
-from service.db import checked_out
-from service.dburl import asyncpg_dsn
-from service.errors import UNAVAILABLE
-from service.settings import Settings
+from service.core.settings import Settings
+from service.db.errors import UNAVAILABLE
+from service.db.pool import checked_out, connect
 from service.store import api_keys
 from service.store.api_keys import KeyRecord
 
@@ -84,14 +80,12 @@ class KeyRing:
         await lost.wait()
         log.warning("key change listener lost its connection; reconnecting")
 
-    async def listen(self, dsn: str, connect_timeout: float) -> None:
+    async def listen(self, settings: Settings) -> None:
         """Follow key changes until cancelled, reconnecting whenever the connection drops."""
         while True:
             try:
-                conn = await asyncpg.connect(
-                    dsn,
-                    timeout=connect_timeout,
-                    server_settings={"application_name": LISTENER_NAME},
+                conn = await connect(
+                    settings.database_url, settings, application_name=LISTENER_NAME
                 )
             except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
                 log.debug("key change listener cannot connect: %s", exc)
@@ -104,28 +98,3 @@ class KeyRing:
                 self.forget()
                 conn.terminate()
             await asyncio.sleep(RECONNECT_SECONDS)
-
-
-def keyring_lifespan(settings: Settings) -> Any:
-    """``app.state.keyring`` for the app's life, its listener running in the background.
-    Runs after the pool's lifespan, whose pool it uses."""
-
-    @contextlib.asynccontextmanager
-    async def open_keyring(app: Litestar) -> AsyncIterator[None]:
-        keyring = KeyRing(
-            app.state.pool,
-            ttl=settings.key_cache_seconds,
-            acquire_timeout=settings.pool_acquire_timeout,
-        )
-        app.state.keyring = keyring
-        listener = asyncio.create_task(
-            keyring.listen(asyncpg_dsn(settings.database_url), settings.connect_timeout)
-        )
-        try:
-            yield
-        finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
-
-    return open_keyring

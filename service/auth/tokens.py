@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import jwt
 
-from service.errors import Unauthorized
-from service.settings import Settings
+from service.core.errors import Unauthorized
+from service.core.settings import Settings
 
 ALGORITHMS = ["HS256"]
 MAX_USER_ID_LENGTH = 255

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import msgspec
 
-from service.auth import apikeys
-from service.auth.principal import Permission
-from service.queries import Connection, queries
+from service.core.principal import Permission
+from service.db.pool import Connection
+from service.db.queries import queries
 
 
 class KeyRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,22 +30,26 @@ class KeyListing(msgspec.Struct, frozen=True, kw_only=True):
     revoked_at: datetime | None
 
 
-async def create(conn: Connection, *, name: str, permissions: Iterable[Permission]) -> str:
-    """Register a new key; returns the full key, which is never shown or stored again."""
-    key = apikeys.generate()
+async def insert(
+    conn: Connection,
+    *,
+    key_id: str,
+    name: str,
+    secret_hash: bytes,
+    permissions: Iterable[Permission],
+) -> None:
     await queries().exec(
         conn,
         "api_keys.insert",
-        key.key_id,
-        name,
-        key.secret_hash,
-        sorted(permission.value for permission in set(permissions)),
+        key_id=key_id,
+        name=name,
+        secret_hash=secret_hash,
+        permissions=sorted(permission.value for permission in set(permissions)),
     )
-    return key.token
 
 
 async def get(conn: Connection, *, key_id: str) -> KeyRecord | None:
-    row = await queries().one(conn, "api_keys.get", key_id)
+    row = await queries().one(conn, "api_keys.get", key_id=key_id)
     if row is None:
         return None
     return KeyRecord(
@@ -63,4 +67,4 @@ async def list_all(conn: Connection) -> list[KeyListing]:
 
 async def revoke(conn: Connection, *, key_id: str) -> bool:
     """Whether the key was active until now."""
-    return await queries().execrows(conn, "api_keys.revoke", key_id) > 0
+    return await queries().execrows(conn, "api_keys.revoke", key_id=key_id) > 0

@@ -13,15 +13,16 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from service.auth.principal import Scope
-from service.models import Conversation, Erased
-from service.queries import Connection, queries
+from service.core.principal import Scope
+from service.core.schemas import Conversation, Erased
+from service.db.pool import Connection
+from service.db.queries import queries
 
-# Whose conversations a listing shows -> the query, whose $1 is the matching subject.
+# Whose conversations a listing shows -> the query and the name of its subject parameter.
 LISTINGS = {
-    "all": "conversations.list_recent",  # subject: trusted (a boolean)
-    "user": "conversations.list_recent_for_user",  # subject: the user id
-    "visitor": "conversations.list_recent_for_visitor",  # subject: the visitor hash
+    "all": ("conversations.list_recent", "caller_trusted"),  # subject: True
+    "user": ("conversations.list_recent_for_user", "user_id"),
+    "visitor": ("conversations.list_recent_for_visitor", "visitor_hash"),
 }
 Listing = Literal["all", "user", "visitor"]
 
@@ -32,23 +33,31 @@ async def insert(
     conversation_id: UUID,
     title: str | None,
     user_id: str | None,
-    owner: bytes | None,
+    visitor_hash: bytes | None,
     metadata: dict[str, Any],
 ) -> Conversation | None:
     """The new conversation, or None when the id is taken."""
     row = await queries().one(
-        conn, "conversations.insert", conversation_id, title, user_id, owner, metadata
+        conn,
+        "conversations.insert",
+        conversation_id=conversation_id,
+        title=title,
+        user_id=user_id,
+        visitor_hash=visitor_hash,
+        metadata=metadata,
     )
     return Conversation(*row) if row else None
 
 
 async def get(conn: Connection, *, conversation_id: UUID, scope: Scope) -> Conversation | None:
-    row = await queries().one(conn, "conversations.get", conversation_id, *scope)
+    row = await queries().one(conn, "conversations.get", conversation_id=conversation_id, **scope)
     return Conversation(*row) if row else None
 
 
 async def exists(conn: Connection, *, conversation_id: UUID, scope: Scope) -> bool:
-    return bool(await queries().val(conn, "conversations.exists", conversation_id, *scope))
+    return bool(
+        await queries().val(conn, "conversations.exists", conversation_id=conversation_id, **scope)
+    )
 
 
 async def list_recent(
@@ -62,7 +71,15 @@ async def list_recent(
 ) -> list[Conversation]:
     """Newest updated first, strictly after the keyset position (after_updated_at, after_id);
     whose conversations: see LISTINGS."""
-    rows = await queries().many(conn, LISTINGS[listing], subject, after_updated_at, after_id, limit)
+    key, subject_name = LISTINGS[listing]
+    rows = await queries().many(
+        conn,
+        key,
+        after_updated_at=after_updated_at,
+        after_id=after_id,
+        max_rows=limit,
+        **{subject_name: subject},
+    )
     return [Conversation(*row) for row in rows]
 
 
@@ -76,36 +93,53 @@ async def update(
     metadata: dict[str, Any] | None,
 ) -> Conversation | None:
     row = await queries().one(
-        conn, "conversations.update", conversation_id, *scope, set_title, title, metadata
+        conn,
+        "conversations.update",
+        conversation_id=conversation_id,
+        set_title=set_title,
+        title=title,
+        metadata=metadata,
+        **scope,
     )
     return Conversation(*row) if row else None
 
 
 async def delete(conn: Connection, *, conversation_id: UUID, scope: Scope) -> bool:
-    return await queries().execrows(conn, "conversations.delete", conversation_id, *scope) > 0
+    deleted = await queries().execrows(
+        conn, "conversations.delete", conversation_id=conversation_id, **scope
+    )
+    return deleted > 0
 
 
 async def create_if_missing(
-    conn: Connection, *, conversation_id: UUID, user_id: str | None, owner: bytes | None
+    conn: Connection, *, conversation_id: UUID, user_id: str | None, visitor_hash: bytes | None
 ) -> None:
-    await queries().exec(conn, "conversations.create_if_missing", conversation_id, user_id, owner)
+    await queries().exec(
+        conn,
+        "conversations.create_if_missing",
+        conversation_id=conversation_id,
+        user_id=user_id,
+        visitor_hash=visitor_hash,
+    )
 
 
 async def lock_for_append(conn: Connection, *, conversation_id: UUID, scope: Scope) -> int | None:
     """The last seq assigned, with the conversation locked to this transaction; None if missing
     or outside the scope."""
     last_seq: int | None = await queries().val(
-        conn, "conversations.lock_for_append", conversation_id, *scope
+        conn, "conversations.lock_for_append", conversation_id=conversation_id, **scope
     )
     return last_seq
 
 
-async def claim(conn: Connection, *, user_id: str, owner: bytes) -> int:
+async def claim(conn: Connection, *, user_id: str, visitor_hash: bytes) -> int:
     """Move a visitor's conversations to a user; how many moved."""
-    return await queries().execrows(conn, "conversations.claim", user_id, owner)
+    return await queries().execrows(
+        conn, "conversations.claim", user_id=user_id, visitor_hash=visitor_hash
+    )
 
 
 async def erase_user(conn: Connection, *, user_id: str) -> Erased:
-    row = await queries().one(conn, "conversations.erase_user", user_id)
+    row = await queries().one(conn, "conversations.erase_user", user_id=user_id)
     assert row is not None  # an aggregate always returns a row
     return Erased(conversations=row["conversations"], messages=row["messages"])

@@ -15,9 +15,10 @@ from uuid import UUID
 
 import asyncpg
 
-from service.auth.principal import Scope
-from service.models import FileInfo
-from service.queries import Connection, queries
+from service.core.principal import Scope
+from service.core.schemas import FileInfo
+from service.db.pool import Connection
+from service.db.queries import queries
 
 # Bytes per stored chunk: large enough that a chunk is one cheap round trip, small enough that
 # upload and download hold little in memory.
@@ -57,30 +58,32 @@ class Digest:
 async def write_blob(conn: Connection, chunks: AsyncIterable[bytes], digest: Digest) -> int:
     """A new blob holding the chunks (each at most CHUNK_SIZE bytes), measured into ``digest``.
     Run it in the transaction that attaches it: until then its SHA-256 is not set."""
-    blob_id: int = await queries().val(conn, "files.start_blob", CHUNK_SIZE)
+    blob_id: int = await queries().val(conn, "files.start_blob", chunk_size=CHUNK_SIZE)
     n = 0
     async for chunk in chunks:
         digest.update(chunk)
-        await queries().exec(conn, "files.write_chunk", blob_id, n, chunk)
+        await queries().exec(conn, "files.write_chunk", blob_id=blob_id, n=n, data=chunk)
         n += 1
     return blob_id
 
 
 async def lock_conversation(conn: Connection, *, conversation_id: UUID, scope: Scope) -> int | None:
     """Bytes the conversation's files take, with the conversation locked; None if missing."""
-    used: int | None = await queries().val(conn, "files.lock_conversation", conversation_id, *scope)
+    used: int | None = await queries().val(
+        conn, "files.lock_conversation", conversation_id=conversation_id, **scope
+    )
     return used
 
 
 async def _keep_content(conn: Connection, *, blob_id: int, size: int, sha256: bytes) -> int:
     """The blob that stores this content from now on: an identical one already stored (the new
     blob ``blob_id`` is dropped), else ``blob_id`` itself, sealed."""
-    await queries().exec(conn, "files.lock_content", sha256)
-    stored: int | None = await queries().val(conn, "files.find_blob", sha256)
+    await queries().exec(conn, "files.lock_content", sha256=sha256)
+    stored: int | None = await queries().val(conn, "files.find_blob", sha256=sha256)
     if stored is not None:
-        await queries().exec(conn, "files.drop_blob", blob_id)
+        await queries().exec(conn, "files.drop_blob", blob_id=blob_id)
         return stored
-    await queries().exec(conn, "files.seal_blob", blob_id, size, sha256)
+    await queries().exec(conn, "files.seal_blob", blob_id=blob_id, size=size, sha256=sha256)
     return blob_id
 
 
@@ -100,13 +103,13 @@ async def attach(
     row = await queries().one(
         conn,
         "files.insert",
-        conversation_id,
-        file_id,
-        kept,
-        filename,
-        content_type,
-        digest.size,
-        digest.sha256,
+        conversation_id=conversation_id,
+        file_id=file_id,
+        blob_id=kept,
+        filename=filename,
+        content_type=content_type,
+        size=digest.size,
+        sha256=digest.sha256,
     )
     return _file(row) if row else None
 
@@ -114,7 +117,9 @@ async def attach(
 async def get(
     conn: Connection, *, conversation_id: UUID, file_id: UUID, scope: Scope
 ) -> FileInfo | None:
-    row = await queries().one(conn, "files.get", conversation_id, *scope, file_id)
+    row = await queries().one(
+        conn, "files.get", conversation_id=conversation_id, file_id=file_id, **scope
+    )
     return _file(row) if row else None
 
 
@@ -128,13 +133,22 @@ async def list_files(
     limit: int,
 ) -> list[FileInfo]:
     rows = await queries().many(
-        conn, "files.list", conversation_id, *scope, after_created_at, after_id, limit
+        conn,
+        "files.list",
+        conversation_id=conversation_id,
+        after_created_at=after_created_at,
+        after_id=after_id,
+        max_rows=limit,
+        **scope,
     )
     return [_file(row) for row in rows]
 
 
 async def delete(conn: Connection, *, conversation_id: UUID, file_id: UUID, scope: Scope) -> bool:
-    return await queries().execrows(conn, "files.delete", conversation_id, *scope, file_id) > 0
+    deleted = await queries().execrows(
+        conn, "files.delete", conversation_id=conversation_id, file_id=file_id, **scope
+    )
+    return deleted > 0
 
 
 async def read_content(
@@ -142,14 +156,22 @@ async def read_content(
 ) -> AsyncIterator[bytes]:
     """Bytes ``start..end`` (inclusive) of a file, a few chunks per round trip. Run it in one
     snapshot (a repeatable-read transaction), so a concurrent delete cannot cut it short."""
-    located = await queries().one(conn, "files.locate_content", conversation_id, file_id)
+    located = await queries().one(
+        conn, "files.locate_content", conversation_id=conversation_id, file_id=file_id
+    )
     if located is None:
         return
     blob_id, chunk_size = located
     first, last = start // chunk_size, end // chunk_size
     for batch_first in range(first, last + 1, CHUNKS_PER_READ):
         batch_last = min(batch_first + CHUNKS_PER_READ - 1, last)
-        rows = await queries().many(conn, "files.read_chunks", blob_id, batch_first, batch_last)
+        rows = await queries().many(
+            conn,
+            "files.read_chunks",
+            blob_id=blob_id,
+            first_chunk=batch_first,
+            last_chunk=batch_last,
+        )
         for n, (data,) in enumerate(rows, start=batch_first):
             offset = n * chunk_size
             yield bytes(data[max(start - offset, 0) : end - offset + 1])

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from service.auth.principal import Scope
-from service.models import Message, NewMessage
-from service.queries import Connection, queries
+from service.core.principal import Scope
+from service.core.schemas import Message, NewMessage
+from service.db.pool import Connection
+from service.db.queries import queries
 
 # Queries that read one page of history: (direction, filtered by topic) -> registry key.
 PAGE_QUERIES = {
@@ -37,24 +38,28 @@ async def page(
     """Up to ``limit`` messages with after_seq < seq < before_seq: the oldest of them in seq
     order when ``forward``, else the newest, newest first."""
     key = PAGE_QUERIES[("forward" if forward else "backward", topic is not None)]
-    args: list[Any] = [conversation_id, *scope, after_seq, before_seq, limit]
+    bounds: dict[str, Any] = {"after_seq": after_seq, "before_seq": before_seq, "max_rows": limit}
     if topic is not None:
-        args.append(topic)
-    rows = await queries().many(conn, key, *args)
+        bounds["topic"] = topic
+    rows = await queries().many(conn, key, conversation_id=conversation_id, **scope, **bounds)
     return [Message(*row) for row in rows]
 
 
 async def get(
     conn: Connection, *, conversation_id: UUID, scope: Scope, message_id: UUID
 ) -> Message | None:
-    row = await queries().one(conn, "messages.get", conversation_id, *scope, message_id)
+    row = await queries().one(
+        conn, "messages.get", conversation_id=conversation_id, message_id=message_id, **scope
+    )
     return Message(*row) if row else None
 
 
 async def find_by_ids(
     conn: Connection, *, conversation_id: UUID, message_ids: Sequence[UUID]
 ) -> list[Message]:
-    rows = await queries().many(conn, "messages.find_by_ids", conversation_id, message_ids)
+    rows = await queries().many(
+        conn, "messages.find_by_ids", conversation_id=conversation_id, message_ids=message_ids
+    )
     return [Message(*row) for row in rows]
 
 
@@ -71,13 +76,13 @@ async def append_batch(
     rows = await queries().many(
         conn,
         "messages.append_batch",
-        conversation_id,
-        last_seq,
-        ids,
-        [message.role for message in messages],
-        [message.content for message in messages],
-        [message.topic for message in messages],
-        [message.metadata for message in messages],
+        conversation_id=conversation_id,
+        last_seq=last_seq,
+        ids=ids,
+        roles=[message.role for message in messages],
+        contents=[message.content for message in messages],
+        topics=[message.topic for message in messages],
+        metadata=[message.metadata for message in messages],
     )
     return [Message(*row) for row in rows]
 
@@ -92,7 +97,13 @@ async def update(
     metadata: dict[str, Any] | None,
 ) -> Message | None:
     row = await queries().one(
-        conn, "messages.update", conversation_id, *scope, message_id, content, metadata
+        conn,
+        "messages.update",
+        conversation_id=conversation_id,
+        message_id=message_id,
+        content=content,
+        metadata=metadata,
+        **scope,
     )
     return Message(*row) if row else None
 
@@ -100,11 +111,15 @@ async def update(
 async def delete(
     conn: Connection, *, conversation_id: UUID, scope: Scope, message_id: UUID
 ) -> bool:
-    deleted: int = await queries().val(conn, "messages.delete", conversation_id, *scope, message_id)
+    deleted: int = await queries().val(
+        conn, "messages.delete", conversation_id=conversation_id, message_id=message_id, **scope
+    )
     return deleted > 0
 
 
 async def clear(conn: Connection, *, conversation_id: UUID, scope: Scope, topic: str | None) -> int:
     """Delete the conversation's messages (only those of ``topic`` if given); how many went."""
-    deleted: int = await queries().val(conn, "messages.clear", conversation_id, *scope, topic)
+    deleted: int = await queries().val(
+        conn, "messages.clear", conversation_id=conversation_id, topic=topic, **scope
+    )
     return deleted

@@ -4,41 +4,54 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.models import PromptSummary, PromptVersion, same_json
-from service.queries import Connection, queries
+from service.core.schemas import PromptSummary, PromptVersion
+from service.db.pool import Connection
+from service.db.queries import queries
 
 
-async def put(
+async def lock_latest(conn: Connection, *, name: str) -> tuple[PromptVersion, bool] | None:
+    """(the latest version, whether the prompt is retired), with the prompt locked until the end
+    of the transaction; None for a prompt never stored."""
+    row = await queries().one(conn, "prompts.lock_latest", name=name)
+    if row is None:
+        return None
+    *fields, retired = row
+    return PromptVersion(*fields), retired
+
+
+async def add_version(
     conn: Connection, *, name: str, content: str, metadata: dict[str, Any]
-) -> tuple[PromptVersion, bool]:
-    """(the version, whether it is new). Putting what the latest version already says returns
-    that version, so a retried PUT does not add a version. Run in a transaction."""
-    latest = await queries().one(conn, "prompts.lock_latest", name)
-    if latest is not None:
-        *fields, retired = latest
-        current = PromptVersion(*fields)
-        if not retired and current.content == content and same_json(current.metadata, metadata):
-            return current, False
-    version = await queries().val(conn, "prompts.bump", name)
-    row = await queries().one(conn, "prompts.insert_version", name, version, content, metadata)
+) -> PromptVersion:
+    """The prompt's next version (creating the prompt, or bringing a retired one back)."""
+    version = await queries().val(conn, "prompts.bump", name=name)
+    row = await queries().one(
+        conn,
+        "prompts.insert_version",
+        name=name,
+        version=version,
+        content=content,
+        metadata=metadata,
+    )
     assert row is not None  # an INSERT ... RETURNING always returns its row
-    return PromptVersion(*row), True
+    return PromptVersion(*row)
 
 
 async def get(conn: Connection, *, name: str, version: int | None) -> PromptVersion | None:
-    row = await queries().one(conn, "prompts.get_version", name, version)
+    row = await queries().one(conn, "prompts.get_version", name=name, version=version)
     return PromptVersion(*row) if row else None
 
 
 async def versions(conn: Connection, *, name: str, before: int, limit: int) -> list[PromptVersion]:
-    rows = await queries().many(conn, "prompts.versions", name, before, limit)
+    rows = await queries().many(
+        conn, "prompts.versions", name=name, before_version=before, max_rows=limit
+    )
     return [PromptVersion(*row) for row in rows]
 
 
 async def list_prompts(conn: Connection, *, after: str, limit: int) -> list[PromptSummary]:
-    rows = await queries().many(conn, "prompts.list", after, limit)
+    rows = await queries().many(conn, "prompts.list", after_name=after, max_rows=limit)
     return [PromptSummary(*row) for row in rows]
 
 
 async def retire(conn: Connection, *, name: str) -> bool:
-    return await queries().execrows(conn, "prompts.retire", name) > 0
+    return await queries().execrows(conn, "prompts.retire", name=name) > 0

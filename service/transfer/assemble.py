@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from service.store.transfer import ConversationRow, MessageRow
 from service.transfer.cleaning import Cleaner, json_raw, stable_id
-from service.transfer.records import Conversation, ConversationRow, MessageRow
+from service.transfer.records import Conversation
 
 
 @dataclass
@@ -67,7 +68,7 @@ def assemble(
     conversation = ConversationRow(
         id=conversation_uuid,
         user_id=user_id or None,
-        owner=None,
+        visitor_hash=None,
         title=title,
         metadata=json_raw(cleaner.metadata(source.metadata, loc)),
         message_count=len(messages),

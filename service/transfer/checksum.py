@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from service.transfer.records import MessageRow
+from service.store.transfer import MessageRow
 
 
 def checksum(messages: Iterable[MessageRow]) -> str:

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import BinaryIO
 from uuid import UUID
 
-from service.queries import Connection, queries
+from service.db.pool import Connection
+from service.store import transfer
 from service.transfer import ndjson
 
 # Lines written per write() call.
@@ -47,21 +48,24 @@ async def export(
     )
     end = ndjson.End(conversations=0, messages=0, prompt_versions=0)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        async for row in queries().iterate(
-            conn, "transfer.export_conversations", user_id, conversation_id
+        async for row in transfer.export_conversations(
+            conn, user_id=user_id, conversation_id=conversation_id
         ):
-            owner = row["owner"]
+            visitor_hash = row["visitor_hash"]
             writer.line(
                 ndjson.ConversationLine(
-                    **{**dict(row.items()), "owner": bytes(owner).hex() if owner else None}
+                    **{
+                        **dict(row.items()),
+                        "visitor_hash": bytes(visitor_hash).hex() if visitor_hash else None,
+                    }
                 )
             )
             end.conversations += 1
-            async for message in queries().iterate(conn, "transfer.export_messages", row["id"]):
+            async for message in transfer.export_messages(conn, conversation_id=row["id"]):
                 writer.line(ndjson.MessageLine(**dict(message.items())))
                 end.messages += 1
         if user_id is None and conversation_id is None:  # prompts belong to no user
-            async for version in queries().iterate(conn, "transfer.export_prompt_versions"):
+            async for version in transfer.export_prompt_versions(conn):
                 writer.line(ndjson.PromptVersionLine(**dict(version.items())))
                 end.prompt_versions += 1
     writer.line(end)

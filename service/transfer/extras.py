@@ -1,5 +1,6 @@
-"""Prompt files and attachment files of a file store, written through the same store
-functions the HTTP API uses (so content is deduplicated and limits of the schema hold)."""
+"""Prompt files and attachment files of a file store, stored through the same operations the
+HTTP API uses (so content is deduplicated and every limit holds); what a limit refuses is
+reported as skipped."""
 
 from __future__ import annotations
 
@@ -9,58 +10,74 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from uuid import UUID
 
-from service.auth.principal import Scope
-from service.models import PROMPT_NAME_PATTERN
-from service.queries import Connection
-from service.store import files, prompts
+from service.core.attachments import DEFAULT_CONTENT_TYPE, MAX_FILENAME, Upload
+from service.core.errors import ChatkeepError
+from service.core.principal import LOCAL
+from service.core.schemas import PROMPT_NAME_PATTERN, PromptPut
+from service.core.settings import Settings
+from service.db.pool import Connection
+from service.history import files, prompts
+from service.store.files import CHUNK_SIZE
 from service.transfer.cleaning import Cleaner, stable_id
-from service.uploads import DEFAULT_CONTENT_TYPE
-
-TRUSTED: Scope = (True, None, None)
 
 
-async def import_prompt(conn: Connection, path: Path, cleaner: Cleaner, *, dry_run: bool) -> bool:
-    """The file as the latest version of the prompt named after it; whether that added a version
-    (a prompt already saying this is left alone, so re-running adds nothing)."""
-    name = path.stem
-    if not re.match(PROMPT_NAME_PATTERN, name):
-        cleaner.report.problem(str(path), f"{name!r} is not a prompt name", "skipped")
-        return False
-    content = cleaner.text(path.read_bytes(), str(path), "content") or ""
-    if dry_run:
-        return True
-    async with conn.transaction():
-        _, new = await prompts.put(conn, name=name, content=content, metadata={})
-    return new
+class Extras:
+    def __init__(
+        self, conn: Connection, cleaner: Cleaner, settings: Settings, *, dry_run: bool
+    ) -> None:
+        self.conn = conn
+        self.cleaner = cleaner
+        self.settings = settings
+        self.dry_run = dry_run
 
+    async def prompt(self, path: Path) -> bool:
+        """The file as the latest version of the prompt named after it; whether that added a
+        version (a prompt already saying this is left alone, so re-running adds nothing)."""
+        name = path.stem
+        if not re.match(PROMPT_NAME_PATTERN, name):
+            self.cleaner.report.problem(str(path), f"{name!r} is not a prompt name", "skipped")
+            return False
+        content = self.cleaner.text(path.read_bytes(), str(path), "content") or ""
+        if self.dry_run:
+            return True
+        try:
+            _, new = await prompts.put(
+                self.conn, LOCAL, name, PromptPut(content=content), self.settings
+            )
+        except ChatkeepError as exc:
+            self.cleaner.report.problem(str(path), exc.detail, "skipped")
+            return False
+        return new
 
-async def import_attachment(
-    conn: Connection, conversation_id: UUID, folder: Path, path: Path, *, dry_run: bool
-) -> bool:
-    """The file attached to the conversation under an id derived from its path; whether it was
-    new. One transaction per file: it is stored completely or not at all."""
-    relative = path.relative_to(folder).as_posix()
-    file_id = stable_id(relative, f"{conversation_id}/files")
-    found = await files.get(conn, conversation_id=conversation_id, file_id=file_id, scope=TRUSTED)
-    if found is not None or dry_run:
-        return found is None
-    digest = files.Digest()
-    async with conn.transaction():
-        blob_id = await files.write_blob(conn, _chunks(path), digest)
-        await files.lock_conversation(conn, conversation_id=conversation_id, scope=TRUSTED)
-        await files.attach(
-            conn,
-            conversation_id=conversation_id,
-            file_id=file_id,
-            blob_id=blob_id,
-            digest=digest,
-            filename=path.name[:255],
+    async def attachment(self, conversation_id: UUID, folder: Path, path: Path) -> bool:
+        """The file attached to the conversation under an id derived from its path; whether it
+        was new. One transaction per file: it is stored completely or not at all."""
+        relative = path.relative_to(folder).as_posix()
+        file_id = stable_id(relative, f"{conversation_id}/files")
+        found = await files.find(self.conn, LOCAL, conversation_id, file_id)
+        if found is not None or self.dry_run:
+            return found is None
+        upload = Upload(
+            filename=path.name[:MAX_FILENAME],
             content_type=mimetypes.guess_type(path.name)[0] or DEFAULT_CONTENT_TYPE,
         )
-    return True
+        try:
+            await files.upload(
+                self.conn,
+                LOCAL,
+                conversation_id,
+                file_id=file_id,
+                chunks=_chunks(path),
+                upload=upload,
+                settings=self.settings,
+            )
+        except ChatkeepError as exc:
+            self.cleaner.report.problem(str(path), exc.detail, "skipped")
+            return False
+        return True
 
 
 async def _chunks(path: Path) -> AsyncIterator[bytes]:
     with path.open("rb") as source:
-        while chunk := source.read(files.CHUNK_SIZE):
+        while chunk := source.read(CHUNK_SIZE):
             yield chunk

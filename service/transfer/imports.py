@@ -11,12 +11,15 @@ from uuid import UUID
 
 import msgspec
 
-from service.queries import Connection, queries
+from service.core.settings import Settings
+from service.db.pool import Connection
+from service.store import transfer
+from service.store.transfer import ConversationRow, MessageRow
 from service.transfer import SourceError, extras, files_source, ndjson, sqlite_source
 from service.transfer.assemble import SourceConversation, assemble, conversation_id
 from service.transfer.cleaning import Cleaner, stable_id
 from service.transfer.loader import Loader
-from service.transfer.records import Conversation, ConversationRow, MessageRow
+from service.transfer.records import Conversation
 from service.transfer.report import Report
 
 Progress = Callable[[int], object]
@@ -101,12 +104,16 @@ async def import_files(
     namespace: str,
     dry_run: bool,
     progress: Callable[[int | None], Progress],
+    settings: Settings,
 ) -> None:
+    """Prompts and attachments go through the same operations as the HTTP API's (so they meet
+    the same limits, reported as skipped when they do not)."""
     if not directory.is_dir():
         raise SourceError(f"{directory}: not a directory")
     run = _Run(conn, report, dry_run=dry_run)
+    extra = extras.Extras(conn, run.cleaner, settings, dry_run=dry_run)
     for prompt in files_source.prompt_files(directory):
-        if await extras.import_prompt(conn, prompt, run.cleaner, dry_run=dry_run):
+        if await extra.prompt(prompt):
             report.prompts_imported += 1
     paths = files_source.conversation_files(directory)
     advance = progress(len(paths))
@@ -119,20 +126,18 @@ async def import_files(
             flushed = await run.loader.add(
                 assemble(run.cleaner, source, namespace, conversation_uuid)
             )
-            await _attachments(run, flushed)
+            await _attachments(extra, flushed)
         advance(1)
-    await _attachments(run, await run.loader.flush())
+    await _attachments(extra, await run.loader.flush())
 
 
-async def _attachments(run: _Run, batch: list[Conversation]) -> None:
+async def _attachments(extra: extras.Extras, batch: list[Conversation]) -> None:
     """Attachments of conversations whose batch is stored (files need their conversation)."""
     for conversation in batch:
         folder = Path(conversation.location).with_suffix("")
         for path in files_source.attachments(Path(conversation.location)):
-            if await extras.import_attachment(
-                run.conn, conversation.row.id, folder, path, dry_run=run.dry_run
-            ):
-                run.report.files_imported += 1
+            if await extra.attachment(conversation.row.id, folder, path):
+                extra.cleaner.report.files_imported += 1
 
 
 async def import_ndjson(
@@ -224,7 +229,7 @@ class _NdjsonReader:
         row = ConversationRow(
             id=line.id,
             user_id=line.user_id,
-            owner=bytes.fromhex(line.owner) if line.owner else None,
+            visitor_hash=bytes.fromhex(line.visitor_hash) if line.visitor_hash else None,
             title=line.title,
             metadata=line.metadata,
             message_count=len(messages),
@@ -239,17 +244,14 @@ class _NdjsonReader:
         if self.run.dry_run:
             return
         async with self.run.conn.transaction():
-            await queries().exec(
-                self.run.conn, "transfer.import_prompt", record.name, record.version, record.retired
-            )
-            added = await queries().execrows(
+            added = await transfer.import_prompt_version(
                 self.run.conn,
-                "transfer.import_prompt_version",
-                record.name,
-                record.version,
-                record.content,
-                record.metadata,
-                record.created_at,
+                name=record.name,
+                version=record.version,
+                content=record.content,
+                metadata=record.metadata,
+                created_at=record.created_at,
+                retired=record.retired,
             )
         self.run.report.prompts_imported += added
 

@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import asyncpg
 
-from service.queries import Connection, queries
+from service.db.pool import Connection
+from service.store import transfer
 from service.transfer.checksum import checksum
-from service.transfer.records import (
-    CONVERSATION_COLUMNS,
-    MESSAGE_COLUMNS,
-    Conversation,
-    as_tuple,
-)
+from service.transfer.records import Conversation
 from service.transfer.report import Report
 
 # A batch closes at whichever comes first: enough messages to amortise the round trips, or
@@ -64,23 +60,13 @@ class Loader:
     async def _write(self, batch: list[Conversation]) -> None:
         ids = [conversation.row.id for conversation in batch]
         async with self.conn.transaction():
-            rows = await queries().many(self.conn, "transfer.existing_conversations", ids)
-            present = {row["id"] for row in rows}
+            present = await transfer.existing_conversations(self.conn, conversation_ids=ids)
             new = [conversation for conversation in batch if conversation.row.id not in present]
             if new and not self.dry_run:
-                await self.conn.copy_records_to_table(
-                    "conversations",
-                    records=[as_tuple(conversation.row) for conversation in new],
-                    columns=CONVERSATION_COLUMNS,
-                )
-                await self.conn.copy_records_to_table(
-                    "messages",
-                    records=[
-                        as_tuple(message)
-                        for conversation in new
-                        for message in conversation.messages
-                    ],
-                    columns=MESSAGE_COLUMNS,
+                await transfer.copy_rows(
+                    self.conn,
+                    [conversation.row for conversation in new],
+                    [message for conversation in new for message in conversation.messages],
                 )
         self.report.conversations_present += len(batch) - len(new)
         self.report.conversations_imported += len(new)
@@ -88,10 +74,9 @@ class Loader:
 
     async def _verify(self, batch: list[Conversation]) -> None:
         """Counts and checksums in PostgreSQL, after the commit, against the source's."""
-        rows = await queries().many(
-            self.conn, "transfer.checksums", [conversation.row.id for conversation in batch]
+        stored = await transfer.checksums(
+            self.conn, conversation_ids=[conversation.row.id for conversation in batch]
         )
-        stored = {row["id"]: (row["messages"], row["checksum"]) for row in rows}
         for conversation in batch:
             expected = (len(conversation.messages), checksum(conversation.messages))
             found = stored.get(conversation.row.id)

@@ -35,7 +35,8 @@ class Header(msgspec.Struct, tag_field="type", tag="header", kw_only=True):
 class ConversationLine(msgspec.Struct, tag_field="type", tag="conversation", kw_only=True):
     id: UUID
     user_id: str | None
-    owner: str | None  # hex SHA-256 of an anonymous visitor's session id
+    # Hex SHA-256 of an anonymous visitor's session id; "owner" in the format, as published.
+    visitor_hash: str | None = msgspec.field(name="owner")
     title: str | None
     metadata: msgspec.Raw
     message_count: int

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import msgspec
 
-from service.errors import InvalidInput
+from service.core.errors import InvalidInput
 
 # The position before the first page of a newest-first listing: later than any row.
 START = (datetime(9999, 12, 31, tzinfo=UTC), UUID(int=(1 << 128) - 1))

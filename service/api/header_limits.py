@@ -1,19 +1,15 @@
 """Request header limits. uvicorn's httptools parser accepts any number and size of headers,
-so the app refuses floods itself, before routing, authentication or anything else reads them."""
+so the app refuses floods itself (431), before routing, authentication or anything else reads
+them."""
 
 from __future__ import annotations
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import ChatkeepError
+from service.api.problems import HeadersTooLarge
 
 MAX_HEADERS = 100
 MAX_HEADER_BYTES = 16 * 1024
-
-
-class HeadersTooLarge(ChatkeepError):
-    status = 431
-    title = "Request header fields too large"
 
 
 def limit_headers(app: ASGIApp) -> ASGIApp:

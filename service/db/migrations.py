@@ -11,8 +11,8 @@ from typing import Any
 
 from yoyo import get_backend, read_migrations
 
-from service.dburl import yoyo_url
-from service.resources import MIGRATIONS_DIR
+from service.db.dburl import yoyo_url
+from service.db.resources import MIGRATIONS_DIR
 
 ROLLBACK_SUFFIX = ".rollback.sql"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from service.errors import RangeNotSatisfiable
-from service.models import FileInfo
+from service.core.errors import RangeNotSatisfiable
+from service.core.schemas import FileInfo
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Never
 from uuid import UUID
 
-import asyncpg
 from tqdm import tqdm
 
-from service.db import init_connection
-from service.dburl import asyncpg_dsn
+from service.core.settings import Settings
+from service.db.pool import connect
 from service.transfer import SourceError, imports
 from service.transfer.export import export
 from service.transfer.report import Report
@@ -90,14 +89,14 @@ def _progress_bar(
     return start, close
 
 
-async def _import(database_url: str, args: argparse.Namespace) -> int:
+async def _import(database_url: str, settings: Settings, args: argparse.Namespace) -> int:
     report = Report(write=lambda line: tqdm.write(line, file=sys.stderr))
     unit, scale = {"sqlite": ("msg", False), "files": ("file", False), "ndjson": ("B", True)}[
         args.source
     ]
     progress, close = _progress_bar(unit, scale)
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    await init_connection(conn)
+    # A batch's COPY may run longer than a request's statement may.
+    conn = await connect(database_url, settings, statement_timeout=False)
     try:
         if args.source == "sqlite":
             await imports.import_sqlite(
@@ -119,6 +118,7 @@ async def _import(database_url: str, args: argparse.Namespace) -> int:
                 namespace=args.id_namespace or args.source,
                 dry_run=args.dry_run,
                 progress=progress,
+                settings=settings,
             )
         else:
             await imports.import_ndjson(
@@ -135,9 +135,9 @@ async def _import(database_url: str, args: argparse.Namespace) -> int:
     return 1 if report.mismatches else 0
 
 
-async def _export(database_url: str, args: argparse.Namespace) -> int:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    await init_connection(conn)
+async def _export(database_url: str, settings: Settings, args: argparse.Namespace) -> int:
+    # One snapshot held while the output is written, however slowly its reader takes it.
+    conn = await connect(database_url, settings, statement_timeout=False)
     try:
         if args.output is None:
             end = await export(
@@ -156,9 +156,9 @@ async def _export(database_url: str, args: argparse.Namespace) -> int:
     return 0
 
 
-def run_import(database_url: str, args: argparse.Namespace) -> int:
-    return asyncio.run(_import(database_url, args))
+def run_import(database_url: str, settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_import(database_url, settings, args))
 
 
-def run_export(database_url: str, args: argparse.Namespace) -> int:
-    return asyncio.run(_export(database_url, args))
+def run_export(database_url: str, settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_export(database_url, settings, args))

@@ -8,51 +8,12 @@ one buffer.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import multipart
 
-from service.errors import InvalidInput, TooLarge
-
-FILE_FIELD = "file"
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
-MAX_FILENAME = 255
-# type/subtype with optional parameters, as RFC 9110 allows it (tokens, no control characters).
-_CONTENT_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;[^\x00-\x1f\x7f]*)?$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-@dataclass
-class Upload:
-    """What the request says about the file, checked; filled in as the body is read (a
-    multipart part's headers come before its bytes)."""
-
-    filename: str = ""
-    content_type: str = DEFAULT_CONTENT_TYPE
-
-
-def clean_filename(name: str | None) -> str:
-    """The name to store: the last path component (clients send full paths); refuses names
-    that cannot be put in a Content-Disposition header safely."""
-    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-    if not base:
-        raise InvalidInput("a file name is required", field="filename")
-    if len(base) > MAX_FILENAME:
-        raise InvalidInput(f"longer than {MAX_FILENAME} characters", field="filename")
-    if _CONTROL.search(base):
-        raise InvalidInput("control characters are not allowed", field="filename")
-    return base
-
-
-def clean_content_type(value: str | None) -> str:
-    if not value:
-        return DEFAULT_CONTENT_TYPE
-    value = value.strip()
-    if len(value) > MAX_FILENAME or not _CONTENT_TYPE.match(value):
-        raise InvalidInput(f"not a media type: {value[:50]!r}", field="content_type")
-    return value
+from service.core.attachments import FILE_FIELD, Upload, clean_content_type, clean_filename
+from service.core.errors import InvalidInput
 
 
 def multipart_boundary(content_type: str) -> str | None:
@@ -101,17 +62,11 @@ async def multipart_file(
         raise InvalidInput("the form has no 'file' part", field=FILE_FIELD)
 
 
-async def rechunked(
-    pieces: AsyncIterator[bytes], chunk_size: int, limit: int
-) -> AsyncIterator[bytes]:
+async def rechunked(pieces: AsyncIterator[bytes], chunk_size: int) -> AsyncIterator[bytes]:
     """The stream cut into ``chunk_size`` chunks (the last may be shorter; none for an empty
-    stream); a 413 as soon as it passes ``limit`` bytes."""
+    stream)."""
     buffer = bytearray()
-    total = 0
     async for piece in pieces:
-        total += len(piece)
-        if total > limit:
-            raise TooLarge(f"the file is over the limit of {limit} bytes", field=FILE_FIELD)
         buffer += piece
         while len(buffer) >= chunk_size:
             yield bytes(buffer[:chunk_size])

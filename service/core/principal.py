@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from service.errors import Forbidden
+from service.core.errors import Forbidden
 
 
 class Permission(StrEnum):
@@ -22,8 +22,10 @@ ALL_PERMISSIONS = frozenset(Permission)
 OWNER_PERMISSIONS = frozenset({Permission.READ, Permission.WRITE})
 
 Kind = Literal["key", "user", "visitor", "local"]
-# The ($2, $3, $4) parameters of every query addressing one conversation: trusted, user, visitor.
-Scope = tuple[bool, str | None, bytes | None]
+# The caller's scope: the named parameters of the access predicate every query addressing one
+# conversation carries (sql/conversations.sql):
+#     (:caller_trusted OR c.user_id = :caller_user_id OR c.visitor_hash = :caller_visitor_hash)
+Scope = dict[str, bool | str | bytes | None]
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,7 +37,7 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     # The user a user token names.
     user_id: str | None = None
     # SHA-256 of a visitor's session id.
-    owner: bytes | None = None
+    visitor_hash: bytes | None = None
     # The API key's id, for logs and errors.
     key_id: str | None = None
 
@@ -46,7 +48,11 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
     def scope(self) -> Scope:
         """The scope parameters of the SQL queries (see sql/conversations.sql)."""
-        return (self.trusted, self.user_id, self.owner)
+        return {
+            "caller_trusted": self.trusted,
+            "caller_user_id": self.user_id,
+            "caller_visitor_hash": self.visitor_hash,
+        }
 
     def new_conversation_owner(
         self, requested_user_id: str | None, field: str
@@ -63,10 +69,15 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
             return self.user_id, None
         if requested_user_id is not None:
             raise Forbidden("an anonymous visitor cannot create a user's conversation", field=field)
-        return None, self.owner
+        return None, self.visitor_hash
 
     def may_manage_user(self, user_id: str, permission: Permission) -> bool:
         """Acting on a user as a whole (claim, erase): a key with ``permission``, or that user."""
         if self.trusted:
             return permission in self.permissions
         return self.kind == "user" and self.user_id == user_id
+
+
+# The service's own tools (importers, the CLI) and, with authentication switched off for local
+# development, callers without credentials.
+LOCAL = Principal(kind="local", permissions=ALL_PERMISSIONS)

@@ -14,12 +14,16 @@ from pathlib import Path
 
 import asyncpg
 
-from service import keys_cli, migrations
-from service.dburl import DatabaseUrlError, asyncpg_dsn, redacted
-from service.embedded import EmbeddedError, EmbeddedPostgres
-from service.queries import queries
-from service.settings import Settings, SettingsError, settings_from_env
-from service.transfer import cli as transfer_cli
+from service.cli import keys as keys_cli
+from service.cli import transfer as transfer_cli
+from service.core.settings import Settings, SettingsError, settings_from_env
+from service.db import migrations
+from service.db.dburl import DatabaseUrlError, redacted
+from service.db.embedded import EmbeddedError, EmbeddedPostgres
+from service.db.errors import UNAVAILABLE
+from service.db.pool import connect
+from service.history import health as readiness
+from service.store import health
 
 log = logging.getLogger("chatkeep")
 LATENCY_SAMPLES = 5
@@ -99,26 +103,20 @@ async def _check(database_url: str, settings: Settings) -> int:
     print(f"database:  {redacted(database_url)}")
     started = time.perf_counter()
     try:
-        conn = await asyncpg.connect(asyncpg_dsn(database_url), timeout=settings.connect_timeout)
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        conn = await connect(database_url, settings)
+    except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
         print(f"connect:   FAILED ({type(exc).__name__}: {exc})")
         return 1
     try:
         print(f"connect:   ok in {(time.perf_counter() - started) * 1000:.1f} ms")
-        version = await queries().val(conn, "health.server_version")
-        print(f"server:    {version}")
+        print(f"server:    {await health.server_version(conn)}")
         samples = []
         for _ in range(LATENCY_SAMPLES):
             sent = time.perf_counter()
-            await conn.fetchval("SELECT 1")
+            await health.ping(conn)
             samples.append((time.perf_counter() - sent) * 1000)
         print(f"latency:   {sorted(samples)[len(samples) // 2]:.2f} ms round trip (median)")
-        try:
-            rows = await queries().many(conn, "health.applied_migrations")
-        except asyncpg.UndefinedTableError:
-            rows = []
-        applied = [row["migration_id"] for row in rows]
-        missing = migrations.pending(set(applied))
+        applied, missing = await readiness.migration_status(conn)
         print(f"applied:   {', '.join(applied) or 'none'}")
         print(f"pending:   {', '.join(missing) or 'none'}")
     finally:
@@ -133,15 +131,15 @@ def check(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def keys(settings: Settings, args: argparse.Namespace) -> int:
-    return keys_cli.run(_database_url(settings), args)
+    return keys_cli.run(_database_url(settings), settings, args)
 
 
 def import_(settings: Settings, args: argparse.Namespace) -> int:
-    return transfer_cli.run_import(_database_url(settings), args)
+    return transfer_cli.run_import(_database_url(settings), settings, args)
 
 
 def export(settings: Settings, args: argparse.Namespace) -> int:
-    return transfer_cli.run_export(_database_url(settings), args)
+    return transfer_cli.run_export(_database_url(settings), settings, args)
 
 
 def build_parser() -> argparse.ArgumentParser:

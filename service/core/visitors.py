@@ -1,6 +1,6 @@
 """Anonymous visitors: an opaque session id a browser front end generates and keeps.
 
-Only its SHA-256 is stored (as conversations.owner), so the database never holds a usable id.
+Only its SHA-256 is stored (as conversations.visitor_hash), so the database never holds a usable id.
 """
 
 from __future__ import annotations
@@ -20,5 +20,5 @@ def is_valid(session_id: str) -> bool:
     return SESSION_ID.fullmatch(session_id) is not None
 
 
-def owner_hash(session_id: str) -> bytes:
+def visitor_hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode()).digest()

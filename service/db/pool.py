@@ -1,26 +1,24 @@
-"""The asyncpg pool: one per process, opened and closed by the Litestar lifespan."""
+"""Connections: the asyncpg pool (one per process; the HTTP layer's lifespan opens and closes
+it) and standalone connections (CLI, importers, listeners), both set up the same way."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import msgspec
-from litestar import Litestar
-from litestar.datastructures import State
 
-from service.dburl import asyncpg_dsn
-from service.errors import UNAVAILABLE, ChatkeepError, Unavailable
-from service.settings import Settings
+from service.core.errors import ChatkeepError, Unavailable
+from service.core.settings import Settings
+from service.db.dburl import asyncpg_dsn
+from service.db.errors import UNAVAILABLE
 
-log = logging.getLogger(__name__)
-
-# What handlers get from the pool (one concrete type: Litestar's signature model needs that).
-PooledConnection = asyncpg.pool.PoolConnectionProxy
+# What every layer passes around: a pooled connection is a proxy of a connection, not a
+# subclass, so the type names both.
+Connection = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 # Binary jsonb is a version byte followed by the JSON text.
 JSONB_VERSION = b"\x01"
@@ -64,6 +62,15 @@ async def keep_session(conn: asyncpg.Connection) -> None:
     """
 
 
+def _server_settings(settings: Settings, application_name: str) -> dict[str, str]:
+    return {
+        "application_name": application_name,
+        "statement_timeout": str(settings.statement_timeout_ms),
+        # A crashed client must not hold a conversation's row lock for long.
+        "idle_in_transaction_session_timeout": str(settings.statement_timeout_ms * 2),
+    }
+
+
 async def create_pool(settings: Settings, *, prewarm: bool = True) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         asyncpg_dsn(settings.database_url),
@@ -73,37 +80,53 @@ async def create_pool(settings: Settings, *, prewarm: bool = True) -> asyncpg.Po
         command_timeout=settings.command_timeout,
         init=init_connection,
         reset=keep_session,
-        server_settings={
-            "application_name": "chatkeep",
-            "statement_timeout": str(settings.statement_timeout_ms),
-            # A crashed client must not hold a conversation's row lock for long.
-            "idle_in_transaction_session_timeout": str(settings.statement_timeout_ms * 2),
-        },
+        server_settings=_server_settings(settings, "chatkeep"),
     )
 
 
-def lifespan(settings: Settings) -> Any:
-    """Open the pool before the first request and close it after the last."""
-
-    @asynccontextmanager
-    async def open_pool(app: Litestar) -> AsyncIterator[None]:
-        try:
-            app.state.pool = await create_pool(settings)
-        except UNAVAILABLE as exc:
-            # Start anyway: requests get 503s and /health/ready says why until the database is
-            # back, and the pool connects by itself then; no restart needed.
-            log.warning("database unavailable at start-up (%s); serving 503 until it is back", exc)
-            app.state.pool = await create_pool(settings, prewarm=False)
-        try:
-            yield
-        finally:
-            await app.state.pool.close()
-
-    return open_pool
+async def connect(
+    database_url: str,
+    settings: Settings,
+    *,
+    application_name: str = "chatkeep cli",
+    statement_timeout: bool = True,
+) -> asyncpg.Connection:
+    """A connection of its own, outside the pool, set up as pooled ones are (codecs, server
+    settings). ``statement_timeout=False`` for batch work whose statements may run long (a
+    COPY of an import batch, an export's cursors)."""
+    server_settings = _server_settings(settings, application_name)
+    if not statement_timeout:
+        del (
+            server_settings["statement_timeout"],
+            server_settings["idle_in_transaction_session_timeout"],
+        )
+    conn = await asyncpg.connect(
+        asyncpg_dsn(database_url),
+        timeout=settings.connect_timeout,
+        server_settings=server_settings,
+    )
+    try:
+        await init_connection(conn)
+    except BaseException:
+        conn.terminate()
+        raise
+    return conn
 
 
 @asynccontextmanager
-async def checked_out(pool: asyncpg.Pool, wait: float) -> AsyncIterator[PooledConnection]:
+async def connected(
+    database_url: str, settings: Settings, **options: Any
+) -> AsyncIterator[asyncpg.Connection]:
+    """``connect`` for the length of a block."""
+    conn = await connect(database_url, settings, **options)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def checked_out(pool: asyncpg.Pool, wait: float) -> AsyncIterator[Connection]:
     """A pooled connection, returned afterwards; Unavailable when none frees up in ``wait``.
 
     Only a connection known to be healthy goes back: after an error the server reported (a
@@ -129,14 +152,7 @@ async def checked_out(pool: asyncpg.Pool, wait: float) -> AsyncIterator[PooledCo
         await pool.release(conn)
 
 
-def _discard(conn: PooledConnection) -> None:
+def _discard(conn: Connection) -> None:
     # A connection that closed by itself has been handed back already, and says so.
     with contextlib.suppress(asyncpg.InterfaceError):
         conn.terminate()
-
-
-async def provide_connection(state: State) -> AsyncIterator[PooledConnection]:
-    """A pooled connection for one request, returned to the pool when the response is sent."""
-    settings: Settings = state.settings
-    async with checked_out(state.pool, settings.pool_acquire_timeout) as conn:
-        yield conn

@@ -10,7 +10,7 @@ from functools import cache
 
 import msgspec
 
-from service.msgspec_errors import field_of
+from service.core.msgspec_errors import field_of
 
 ENV_PREFIX = "CHATKEEP_"
 KIB = 1024

@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import sys
 
-import asyncpg
-
-from service.auth.principal import Permission
-from service.dburl import asyncpg_dsn
-from service.store import api_keys
+from service.core.errors import ChatkeepError, NotFound
+from service.core.principal import Permission
+from service.core.settings import Settings
+from service.db.pool import Connection, connected
+from service.history import keys
 
 DEFAULT_PERMISSIONS = [Permission.READ, Permission.WRITE]
 
@@ -31,13 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     revoke.add_argument("key_id", help="the id shown by `keys list` (ck_<id>_... in the key)")
 
 
-async def _create(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
-    name = args.name.strip()
-    if not name or "\x00" in name:
-        print("chatkeep: --name must be a non-empty name without NUL characters", file=sys.stderr)
-        return 2
+async def _create(conn: Connection, args: argparse.Namespace) -> int:
     permissions = [Permission(value) for value in args.permissions or DEFAULT_PERMISSIONS]
-    token = await api_keys.create(conn, name=name, permissions=permissions)
+    try:
+        token = await keys.issue(conn, name=args.name, permissions=permissions)
+    except ChatkeepError as exc:
+        print(f"chatkeep: --{exc.field}: {exc.detail}", file=sys.stderr)
+        return 2
     print(
         f"created key {token.split('_')[1]} ({', '.join(sorted(permissions))}); "
         "store it now, it is not shown again:",
@@ -47,9 +47,9 @@ async def _create(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _list(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
+async def _list(conn: Connection, args: argparse.Namespace) -> int:
     print(f"{'ID':<14}{'NAME':<24}{'PERMISSIONS':<20}{'CREATED':<22}REVOKED")
-    for key in await api_keys.list_all(conn):
+    for key in await keys.list_keys(conn):
         revoked = f"{key.revoked_at:%Y-%m-%d %H:%M:%S}" if key.revoked_at else "-"
         print(
             f"{key.id:<14}{key.name[:23]:<24}{','.join(key.permissions):<20}"
@@ -58,24 +58,23 @@ async def _list(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _revoke(conn: asyncpg.Connection, args: argparse.Namespace) -> int:
-    if await api_keys.revoke(conn, key_id=args.key_id):
-        print(f"revoked key {args.key_id}")
-        return 0
-    print(f"chatkeep: no active key {args.key_id}", file=sys.stderr)
-    return 1
+async def _revoke(conn: Connection, args: argparse.Namespace) -> int:
+    try:
+        await keys.revoke(conn, key_id=args.key_id)
+    except NotFound as exc:
+        print(f"chatkeep: {exc.detail}", file=sys.stderr)
+        return 1
+    print(f"revoked key {args.key_id}")
+    return 0
 
 
 ACTIONS = {"create": _create, "list": _list, "revoke": _revoke}
 
 
-async def _run(database_url: str, args: argparse.Namespace) -> int:
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
+async def _run(database_url: str, settings: Settings, args: argparse.Namespace) -> int:
+    async with connected(database_url, settings) as conn:
         return await ACTIONS[args.keys_action](conn, args)
-    finally:
-        await conn.close()
 
 
-def run(database_url: str, args: argparse.Namespace) -> int:
-    return asyncio.run(_run(database_url, args))
+def run(database_url: str, settings: Settings, args: argparse.Namespace) -> int:
+    return asyncio.run(_run(database_url, settings, args))

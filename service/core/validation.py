@@ -10,9 +10,9 @@ from typing import Any
 
 import msgspec
 
-from service.errors import InvalidInput, TooLarge
-from service.models import ConversationCreate, ConversationPatch, MessageBatch, MessagePatch
-from service.settings import Settings
+from service.core.errors import InvalidInput, TooLarge
+from service.core.schemas import ConversationCreate, ConversationPatch, MessageBatch, MessagePatch
+from service.core.settings import Settings
 
 NUL = "\x00"
 # Deeper than any real metadata; stops pathological nesting before PostgreSQL sees it.

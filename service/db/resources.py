@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+# The ``service`` package: service/db/resources.py -> service/
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def _resource_dir(name: str) -> Path:

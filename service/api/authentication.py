@@ -1,0 +1,49 @@
+"""Authentication (who is calling) and API key permissions (may they do this), for /v1."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from service.auth.identify import identify
+from service.core import visitors
+from service.core.errors import Forbidden
+from service.core.principal import Permission, Principal
+
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def require_permission(principal: Principal, method: str, route_handler: BaseRouteHandler) -> None:
+    """An API key needs ``read`` for reads and ``write`` for the rest, unless the handler's opt
+    names another permission. Users and visitors hold no such grants: the SQL scope confines
+    them to their own conversations, and user-wide actions check Principal.may_manage_user."""
+    if not principal.trusted:
+        return
+    needed: Permission = route_handler.opt.get("permission") or (
+        Permission.READ if method in READ_METHODS else Permission.WRITE
+    )
+    if needed not in principal.permissions:
+        raise Forbidden(f"this API key lacks the {needed} permission", field="Authorization")
+
+
+class Authenticate(AbstractAuthenticationMiddleware):
+    """Who is calling, and may they call this route at all. The permission check lives here
+    rather than in a Litestar guard: a synchronous guard runs in a worker thread, which cost
+    about a third of the throughput of a history read (bench/NOTES.md)."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        state = connection.app.state
+        principal = await identify(
+            connection.headers.get("authorization"),
+            connection.headers.get(visitors.HEADER),
+            state.settings,
+            state.keyring,
+        )
+        method = str(connection.scope.get("method", ""))
+        require_permission(principal, method, connection.route_handler)
+        return AuthenticationResult(user=principal, auth=None)

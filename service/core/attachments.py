@@ -1,0 +1,48 @@
+"""A stored file's name and media type, as checked before any of its bytes is stored; the
+upload endpoint and the importers both use them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from service.core.errors import InvalidInput
+
+# The multipart form field an upload sends the file in, and the field its problems name.
+FILE_FIELD = "file"
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+MAX_FILENAME = 255
+# type/subtype with optional parameters, as RFC 9110 allows it (tokens, no control characters).
+_CONTENT_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;[^\x00-\x1f\x7f]*)?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass
+class Upload:
+    """What the request says about the file, checked; filled in as the body is read (a
+    multipart part's headers come before its bytes)."""
+
+    filename: str = ""
+    content_type: str = DEFAULT_CONTENT_TYPE
+
+
+def clean_filename(name: str | None) -> str:
+    """The name to store: the last path component (clients send full paths); refuses names
+    that cannot be put in a Content-Disposition header safely."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not base:
+        raise InvalidInput("a file name is required", field="filename")
+    if len(base) > MAX_FILENAME:
+        raise InvalidInput(f"longer than {MAX_FILENAME} characters", field="filename")
+    if _CONTROL.search(base):
+        raise InvalidInput("control characters are not allowed", field="filename")
+    return base
+
+
+def clean_content_type(value: str | None) -> str:
+    if not value:
+        return DEFAULT_CONTENT_TYPE
+    value = value.strip()
+    if len(value) > MAX_FILENAME or not _CONTENT_TYPE.match(value):
+        raise InvalidInput(f"not a media type: {value[:50]!r}", field="content_type")
+    return value

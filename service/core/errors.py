@@ -1,0 +1,61 @@
+"""Domain errors: what went wrong, in the service's terms, and which input ``field`` is at fault.
+
+Every layer raises these; only the HTTP layer turns them into RFC 9457 problem documents (status,
+title and headers are chosen in service/api/problems.py), and the CLI into messages. Nothing here
+knows HTTP or the web framework.
+"""
+
+from __future__ import annotations
+
+
+class ChatkeepError(Exception):
+    """The request cannot be carried out as asked."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class Unauthorized(ChatkeepError):
+    """No usable credentials: none, malformed, expired, forged or revoked."""
+
+    def __init__(self, detail: str, *, field: str = "Authorization") -> None:
+        super().__init__(detail, field=field)
+
+
+class Forbidden(ChatkeepError):
+    """Known caller, not allowed to do this."""
+
+
+class NotFound(ChatkeepError):
+    """No such thing, or not the caller's to see: the two look the same."""
+
+
+def conversation_not_found(conversation_id: object) -> NotFound:
+    """Missing, or someone else's: the two look the same, so existence does not leak."""
+    return NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+
+
+class RangeNotSatisfiable(ChatkeepError):
+    """A download's byte range selects no byte of the file."""
+
+    def __init__(self, detail: str, *, size: int) -> None:
+        super().__init__(detail, field="Range")
+        self.size = size
+
+
+class Conflict(ChatkeepError):
+    """Contradicts what is stored (an id taken by other content)."""
+
+
+class TooLarge(ChatkeepError):
+    """Over a configured size limit."""
+
+
+class InvalidInput(ChatkeepError):
+    """Input that is well-formed but cannot be accepted."""
+
+
+class Unavailable(ChatkeepError):
+    """The database is unreachable or busy: worth retrying shortly."""

@@ -1,0 +1,29 @@
+"""Whether this deployment can serve: the database answers and has every migration."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from service.core.schemas import Readiness
+from service.db import migrations
+from service.db.errors import UNAVAILABLE
+from service.db.pool import Connection
+from service.store import health
+
+
+async def migration_status(conn: Connection) -> tuple[list[str], list[str]]:
+    """(migrations applied, migrations this version ships that are not)."""
+    applied = await health.applied_migrations(conn)
+    return applied, migrations.pending(set(applied))
+
+
+async def readiness(pool: asyncpg.Pool, wait: float) -> Readiness:
+    """Ready when a connection frees up within ``wait`` seconds and the schema is current."""
+    try:
+        async with pool.acquire(timeout=wait) as conn:
+            _, missing = await migration_status(conn)
+    except UNAVAILABLE:
+        return Readiness(status="not ready", database=False, pending_migrations=[])
+    return Readiness(
+        status="not ready" if missing else "ready", database=True, pending_migrations=missing
+    )
