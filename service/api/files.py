@@ -21,13 +21,12 @@ from service.api.params import (
     Cursor,
     Limit,
 )
-from service.api.uploads import multipart_boundary, multipart_file, rechunked
+from service.api.uploads import multipart_boundary, multipart_file
 from service.core.attachments import FILE_FIELD, Upload, clean_content_type, clean_filename
 from service.core.errors import TooLarge
 from service.core.schemas import FileInfo, FilePage
 from service.core.settings import Settings
 from service.history import files
-from service.store.files import CHUNK_SIZE
 
 FileId = Annotated[UUID, PathParameter(description="The file's id (a UUID).")]
 Filename = Annotated[
@@ -105,7 +104,7 @@ class FileController(Controller):
             request.user,
             conversation_id,
             file_id=file_id,
-            chunks=rechunked(pieces, CHUNK_SIZE),
+            pieces=pieces,
             upload=upload,
             settings=settings,
         )

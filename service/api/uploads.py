@@ -60,16 +60,3 @@ async def multipart_file(
         raise InvalidInput(f"malformed multipart body: {exc}", field="body") from exc
     if not seen_file:
         raise InvalidInput("the form has no 'file' part", field=FILE_FIELD)
-
-
-async def rechunked(pieces: AsyncIterator[bytes], chunk_size: int) -> AsyncIterator[bytes]:
-    """The stream cut into ``chunk_size`` chunks (the last may be shorter; none for an empty
-    stream)."""
-    buffer = bytearray()
-    async for piece in pieces:
-        buffer += piece
-        while len(buffer) >= chunk_size:
-            yield bytes(buffer[:chunk_size])
-            del buffer[:chunk_size]
-    if buffer:
-        yield bytes(buffer)

@@ -12,7 +12,7 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 Role = Literal["system", "user", "assistant", "tool"]
 Metadata = dict[str, Any]
 # Metadata read back from PostgreSQL: the stored JSON bytes, passed through to the response
-# without being parsed into Python objects and encoded again (see service/db.py).
+# without being parsed into Python objects and encoded again (see service/db/pool.py).
 StoredMetadata = Annotated[msgspec.Raw, Meta(description="A JSON object, as stored.")]
 Title = Annotated[str, Meta(max_length=1000, description="Free text, at most 1000 characters.")]
 UserId = Annotated[

@@ -133,7 +133,8 @@ async def checked_out(pool: asyncpg.Pool, wait: float) -> AsyncIterator[Connecti
     constraint, a bad value) or one of ours, it is; after anything else (the server going away
     mid-statement, a cancelled task) asyncpg may still be waiting for the end of a reply, and
     the no-op reset (keep_session) would hand that half-dead connection to the next request
-    (tests/test_reliability.py saw it as InternalClientError 500s). Such a connection is closed.
+    (tests/integration/test_reliability.py saw it as InternalClientError 500s). Such a
+    connection is closed.
     """
     try:
         conn = await pool.acquire(timeout=wait)

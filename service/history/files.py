@@ -35,14 +35,14 @@ class _AlreadyStored(Exception):
         self.stored = stored
 
 
-async def _bounded(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
-    """The chunks, until they pass ``limit`` bytes: then a 413 (and the transaction rolls back)."""
+async def _bounded(pieces: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
+    """The pieces, until they pass ``limit`` bytes: then a 413 (and the transaction rolls back)."""
     total = 0
-    async for chunk in chunks:
-        total += len(chunk)
+    async for piece in pieces:
+        total += len(piece)
         if total > limit:
             raise TooLarge(f"the file is over the limit of {limit} bytes", field=FILE_FIELD)
-        yield chunk
+        yield piece
 
 
 async def _store(
@@ -51,16 +51,16 @@ async def _store(
     conversation_id: UUID,
     *,
     file_id: UUID,
-    chunks: AsyncIterable[bytes],
+    pieces: AsyncIterable[bytes],
     upload: Upload,
     digest: files.Digest,
     settings: Settings,
 ) -> FileInfo:
-    """Stream the chunks into a new blob and attach it as a file, all in one transaction: a
+    """Stream the pieces into a new blob and attach it as a file, all in one transaction: a
     failure anywhere (a 413, a dropped connection) leaves nothing behind."""
     scope = principal.scope()
     async with conn.transaction():
-        blob_id = await files.write_blob(conn, _bounded(chunks, settings.max_file_bytes), digest)
+        blob_id = await files.write_blob(conn, _bounded(pieces, settings.max_file_bytes), digest)
         used = await files.lock_conversation(conn, conversation_id=conversation_id, scope=scope)
         if used is None:
             raise conversation_not_found(conversation_id)
@@ -94,12 +94,12 @@ async def upload(
     conversation_id: UUID,
     *,
     file_id: UUID | None,
-    chunks: AsyncIterable[bytes],
+    pieces: AsyncIterable[bytes],
     upload: Upload,
     settings: Settings,
 ) -> tuple[FileInfo, bool]:
-    """(the file, whether this call stored it). ``chunks`` (each at most files.CHUNK_SIZE) may
-    fill in ``upload`` as they are read. Sending the same content and name again under
+    """(the file, whether this call stored it). ``pieces`` (of any size) may fill in
+    ``upload`` as they are read. Sending the same content and name again under
     ``file_id`` returns the stored file; other content under that id is a Conflict."""
     await require(conn, conversation_id, principal.scope())
     digest = files.Digest()
@@ -109,7 +109,7 @@ async def upload(
             principal,
             conversation_id,
             file_id=file_id or uuid.uuid4(),
-            chunks=chunks,
+            pieces=pieces,
             upload=upload,
             digest=digest,
             settings=settings,

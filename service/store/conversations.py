@@ -4,7 +4,7 @@
 only conversations that caller may see.
 
 Rows become Structs positionally (much cheaper than by name): every query lists its columns in
-the Struct's field order, which tests/test_queries.py checks against the database.
+the Struct's field order, which tests/integration/test_queries.py checks against the database.
 """
 
 from __future__ import annotations

@@ -55,12 +55,25 @@ class Digest:
         return self._sha256.digest()
 
 
-async def write_blob(conn: Connection, chunks: AsyncIterable[bytes], digest: Digest) -> int:
-    """A new blob holding the chunks (each at most CHUNK_SIZE bytes), measured into ``digest``.
+async def _chunked(pieces: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """The stream cut into CHUNK_SIZE chunks (the last may be shorter; none for an empty
+    stream)."""
+    buffer = bytearray()
+    async for piece in pieces:
+        buffer += piece
+        while len(buffer) >= CHUNK_SIZE:
+            yield bytes(buffer[:CHUNK_SIZE])
+            del buffer[:CHUNK_SIZE]
+    if buffer:
+        yield bytes(buffer)
+
+
+async def write_blob(conn: Connection, pieces: AsyncIterable[bytes], digest: Digest) -> int:
+    """A new blob holding the bytes of ``pieces`` (of any size), measured into ``digest``.
     Run it in the transaction that attaches it: until then its SHA-256 is not set."""
     blob_id: int = await queries().val(conn, "files.start_blob", chunk_size=CHUNK_SIZE)
     n = 0
-    async for chunk in chunks:
+    async for chunk in _chunked(pieces):
         digest.update(chunk)
         await queries().exec(conn, "files.write_chunk", blob_id=blob_id, n=n, data=chunk)
         n += 1

@@ -67,7 +67,7 @@ class Extras:
                 LOCAL,
                 conversation_id,
                 file_id=file_id,
-                chunks=_chunks(path),
+                pieces=_pieces(path),
                 upload=upload,
                 settings=self.settings,
             )
@@ -77,7 +77,7 @@ class Extras:
         return True
 
 
-async def _chunks(path: Path) -> AsyncIterator[bytes]:
+async def _pieces(path: Path) -> AsyncIterator[bytes]:
     with path.open("rb") as source:
         while chunk := source.read(CHUNK_SIZE):
             yield chunk

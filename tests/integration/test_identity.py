@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from service.core.principal import Permission
-from tests.conftest import Client
 from tests.helpers import JWT_SECRET, assert_problem, bearer, create_key, user_token
+from tests.integration.conftest import Client
 
 VISITOR = {"X-Session-ID": "visitor-a-0123456789abcdef"}
 OTHER_VISITOR = {"X-Session-ID": "visitor-b-0123456789abcdef"}

@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 import psycopg
 
-from tests.conftest import Client
 from tests.helpers import assert_problem, bearer, user_token
+from tests.integration.conftest import Client
 
 PAYLOADS = [
     "'; DROP TABLE messages; --",

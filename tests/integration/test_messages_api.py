@@ -10,8 +10,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from tests.conftest import make_settings
 from tests.helpers import assert_problem, bearer, messages_body, new_conversation, stored_counts
+from tests.integration.conftest import make_settings
 
 Client = AsyncTestClient[Litestar]
 

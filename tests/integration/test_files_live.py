@@ -12,8 +12,8 @@ import httpx
 import psycopg
 
 from tests.helpers import bearer
+from tests.integration.test_files import assert_no_orphans, storage
 from tests.live import live_service, peak_rss_mib
-from tests.test_files import assert_no_orphans, storage
 
 MIB = 1024 * 1024
 

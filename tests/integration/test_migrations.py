@@ -15,7 +15,7 @@ from service.db import migrations
 from service.db.dburl import yoyo_url
 from service.db.resources import MIGRATIONS_DIR
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Everything a migration may create in the public schema, as comparable text.
 SCHEMA_SQL = """
 SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable

@@ -14,8 +14,8 @@ from service.core.principal import ALL_PERMISSIONS
 from service.core.settings import Settings
 from service.db import migrations
 from service.db.embedded import NON_DURABLE, EmbeddedPostgres, _free_port
-from tests.conftest import Client, make_settings
 from tests.helpers import JWT_SECRET, assert_problem, bearer, create_key, user_token
+from tests.integration.conftest import Client, make_settings
 
 
 async def test_live_and_ready(client: Client) -> None:

@@ -17,8 +17,8 @@ from service.app import create_app
 from service.auth.keyring import LISTENER_NAME
 from service.core import apikeys
 from service.core.principal import ALL_PERMISSIONS
-from tests.conftest import Client, make_settings
 from tests.helpers import assert_problem, bearer, create_key
+from tests.integration.conftest import Client, make_settings
 
 # Long enough that only a notification, never expiry, can explain a refused key.
 NEVER_EXPIRES = "3600"

@@ -11,8 +11,8 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.core.settings import SettingsError
-from tests.conftest import Client, make_settings
 from tests.helpers import JWT_SECRET, assert_problem, bearer, user_token
+from tests.integration.conftest import Client, make_settings
 
 SESSION = {"X-Session-ID": "visitor-0123456789abcdef"}
 ORIGIN = "https://chat.example"

@@ -16,8 +16,8 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.core.principal import Permission
 from service.store.files import CHUNK_SIZE
-from tests.conftest import Client, make_settings
 from tests.helpers import JWT_SECRET, assert_problem, bearer, create_key, user_token
+from tests.integration.conftest import Client, make_settings
 
 SIZES = [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE + 17]
 

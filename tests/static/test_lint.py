@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 CHECKS = {
     "ruff check": [str(BIN / "ruff"), "check", "."],
     "ruff format": [str(BIN / "ruff"), "format", "--check", "."],
     "mypy": [str(BIN / "mypy")],
+    # The layering contract in pyproject.toml ([tool.importlinter]; docs/ARCHITECTURE.md).
+    "import-linter": [str(BIN / "lint-imports")],
     # No image can be pulled or built here; hadolint lints the Containerfile instead.
     "hadolint": [str(BIN / "hadolint"), "Containerfile"],
 }

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from service.core.principal import Permission
-from tests.conftest import Client
 from tests.helpers import assert_problem, bearer, create_key, user_token
+from tests.integration.conftest import Client
 
 
 async def put(client: Client, name: str, content: str, **fields: object) -> httpx.Response:
