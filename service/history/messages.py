@@ -12,7 +12,7 @@ from typing import Literal
 from uuid import UUID
 
 from service.core.errors import Conflict, InvalidInput, NotFound, conversation_not_found
-from service.core.principal import Principal
+from service.core.principal import Principal, Scope
 from service.core.schemas import (
     Message,
     MessageBatch,
@@ -37,7 +37,12 @@ NO_LOWER_BOUND = 0
 NO_UPPER_BOUND = 2**63 - 1
 
 
-def _message_not_found(message_id: object) -> NotFound:
+async def _message_not_found(
+    conn: Connection, conversation_id: UUID, scope: Scope, message_id: UUID
+) -> NotFound:
+    """Why a message was not found: its conversation is missing (or not the caller's), or only
+    the message is."""
+    await require(conn, conversation_id, scope)
     return NotFound(f"message {message_id} does not exist", field="message_id")
 
 
@@ -173,8 +178,7 @@ async def get(
         conn, conversation_id=conversation_id, scope=scope, message_id=message_id
     )
     if found is None:
-        await require(conn, conversation_id, scope)
-        raise _message_not_found(message_id)
+        raise await _message_not_found(conn, conversation_id, scope, message_id)
     return found
 
 
@@ -199,8 +203,7 @@ async def update(
         metadata=patch.metadata if isinstance(patch.metadata, dict) else None,
     )
     if updated is None:
-        await require(conn, conversation_id, scope)
-        raise _message_not_found(message_id)
+        raise await _message_not_found(conn, conversation_id, scope, message_id)
     return updated
 
 
@@ -213,8 +216,7 @@ async def delete(
         conn, conversation_id=conversation_id, scope=scope, message_id=message_id
     )
     if not deleted:
-        await require(conn, conversation_id, scope)
-        raise _message_not_found(message_id)
+        raise await _message_not_found(conn, conversation_id, scope, message_id)
 
 
 async def clear(
