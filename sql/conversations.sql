@@ -2,7 +2,8 @@
 -- columns, in the order of the API's Conversation object.
 --
 -- Ownership lives in the WHERE clause. Every query addressing one conversation takes the
--- caller's scope and keeps only rows matching, word for word (tests/test_queries.py checks it):
+-- caller's scope and keeps only rows matching, word for word (tests/unit/test_query_registry.py
+-- checks it):
 --     (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
 -- caller_trusted: an API key sees everything; caller_user_id: the user of a user token;
 -- caller_visitor_hash: the SHA-256 of an anonymous visitor's session id. Unused parts are null,

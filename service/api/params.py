@@ -13,7 +13,7 @@ from litestar.params import PathParameter, QueryParameter, SkipValidation
 from service.core.principal import Principal
 from service.db.pool import Connection
 
-# Handlers read the caller from the request (set by service.auth.middleware.Authenticate) rather
+# Handlers read the caller from the request (set by service.api.authentication.Authenticate) rather
 # than from a second dependency: Litestar resolves two dependencies in an anyio task group, which
 # cost a tenth of a history read's throughput (bench/NOTES.md).
 AuthenticatedRequest = Request[Principal, None, State]

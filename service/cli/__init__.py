@@ -22,8 +22,7 @@ from service.db.dburl import DatabaseUrlError, redacted
 from service.db.embedded import EmbeddedError, EmbeddedPostgres
 from service.db.errors import UNAVAILABLE
 from service.db.pool import connect
-from service.history import health as readiness
-from service.store import health
+from service.history import health
 
 log = logging.getLogger("chatkeep")
 LATENCY_SAMPLES = 5
@@ -110,13 +109,9 @@ async def _check(database_url: str, settings: Settings) -> int:
     try:
         print(f"connect:   ok in {(time.perf_counter() - started) * 1000:.1f} ms")
         print(f"server:    {await health.server_version(conn)}")
-        samples = []
-        for _ in range(LATENCY_SAMPLES):
-            sent = time.perf_counter()
-            await health.ping(conn)
-            samples.append((time.perf_counter() - sent) * 1000)
-        print(f"latency:   {sorted(samples)[len(samples) // 2]:.2f} ms round trip (median)")
-        applied, missing = await readiness.migration_status(conn)
+        latency = await health.round_trip_ms(conn, LATENCY_SAMPLES)
+        print(f"latency:   {latency:.2f} ms round trip (median)")
+        applied, missing = await health.migration_status(conn)
         print(f"applied:   {', '.join(applied) or 'none'}")
         print(f"pending:   {', '.join(missing) or 'none'}")
     finally:

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from service.core.errors import ChatkeepError, NotFound
+from service.core.errors import InvalidInput, NotFound
 from service.core.principal import Permission
 from service.core.settings import Settings
 from service.db.pool import Connection, connected
@@ -35,8 +35,8 @@ async def _create(conn: Connection, args: argparse.Namespace) -> int:
     permissions = [Permission(value) for value in args.permissions or DEFAULT_PERMISSIONS]
     try:
         token = await keys.issue(conn, name=args.name, permissions=permissions)
-    except ChatkeepError as exc:
-        print(f"chatkeep: --{exc.field}: {exc.detail}", file=sys.stderr)
+    except InvalidInput as exc:
+        print(f"chatkeep: --{exc.field} {exc.detail}", file=sys.stderr)
         return 2
     print(
         f"created key {token.split('_')[1]} ({', '.join(sorted(permissions))}); "

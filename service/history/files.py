@@ -35,13 +35,22 @@ class _AlreadyStored(Exception):
         self.stored = stored
 
 
-async def _bounded(pieces: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
-    """The pieces, until they pass ``limit`` bytes: then a 413 (and the transaction rolls back)."""
+def check_size(size: int, settings: Settings) -> None:
+    """TooLarge when a file of ``size`` bytes (or the part of it read so far) is over the
+    per-file limit."""
+    if size > settings.max_file_bytes:
+        raise TooLarge(
+            f"the file is over the limit of {settings.max_file_bytes} bytes", field=FILE_FIELD
+        )
+
+
+async def _bounded(pieces: AsyncIterable[bytes], settings: Settings) -> AsyncIterator[bytes]:
+    """The pieces, until they pass the per-file limit: then TooLarge (and the transaction rolls
+    back)."""
     total = 0
     async for piece in pieces:
         total += len(piece)
-        if total > limit:
-            raise TooLarge(f"the file is over the limit of {limit} bytes", field=FILE_FIELD)
+        check_size(total, settings)
         yield piece
 
 
@@ -60,7 +69,7 @@ async def _store(
     failure anywhere (a 413, a dropped connection) leaves nothing behind."""
     scope = principal.scope()
     async with conn.transaction():
-        blob_id = await files.write_blob(conn, _bounded(pieces, settings.max_file_bytes), digest)
+        blob_id = await files.write_blob(conn, _bounded(pieces, settings), digest)
         used = await files.lock_conversation(conn, conversation_id=conversation_id, scope=scope)
         if used is None:
             raise conversation_not_found(conversation_id)

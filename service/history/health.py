@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import asyncpg
 
 from service.core.schemas import Readiness
@@ -27,3 +29,17 @@ async def readiness(pool: asyncpg.Pool, wait: float) -> Readiness:
     return Readiness(
         status="not ready" if missing else "ready", database=True, pending_migrations=missing
     )
+
+
+async def server_version(conn: Connection) -> str:
+    return await health.server_version(conn)
+
+
+async def round_trip_ms(conn: Connection, samples: int) -> float:
+    """The median of ``samples`` round trips to the server, in milliseconds."""
+    measured = []
+    for _ in range(samples):
+        sent = time.perf_counter()
+        await health.ping(conn)
+        measured.append((time.perf_counter() - sent) * 1000)
+    return sorted(measured)[len(measured) // 2]

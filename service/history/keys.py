@@ -17,7 +17,7 @@ async def issue(conn: Connection, *, name: str, permissions: Iterable[Permission
     again (only a hash of its secret is)."""
     name = name.strip()
     if not name or "\x00" in name:
-        raise InvalidInput("a key needs a non-empty name without NUL characters", field="name")
+        raise InvalidInput("must be a non-empty name without NUL characters", field="name")
     key = apikeys.generate()
     await api_keys.insert(
         conn,

@@ -28,14 +28,19 @@ def _prompt_not_found(name: str, version: int | None = None) -> NotFound:
     return NotFound(f"{what} does not exist", field="version" if version else "name")
 
 
+def check(body: PromptPut, settings: Settings) -> None:
+    """What a prompt version must be to be stored (the limits of message content)."""
+    check_content(body.content, "content", settings)
+    check_metadata(body.metadata, "metadata", settings)
+
+
 async def put(
     conn: Connection, principal: Principal, name: str, body: PromptPut, settings: Settings
 ) -> tuple[PromptVersion, bool]:
     """(the version, whether it is new). Putting what the latest version already says returns
     that version, so a retried PUT adds nothing; a retired prompt comes back."""
     _require_trusted(principal)
-    check_content(body.content, "content", settings)
-    check_metadata(body.metadata, "metadata", settings)
+    check(body, settings)
     async with conn.transaction():
         # The lock numbers concurrent PUTs one after the other.
         latest = await prompts.lock_latest(conn, name=name)

@@ -1,6 +1,7 @@
 """Prompt files and attachment files of a file store, stored through the same operations the
 HTTP API uses (so content is deduplicated and every limit holds); what a limit refuses is
-reported as skipped."""
+reported as skipped. A dry run checks the same limits, but for the total of a conversation's
+files, which only writing them tells."""
 
 from __future__ import annotations
 
@@ -38,9 +39,10 @@ class Extras:
             self.cleaner.report.problem(str(path), f"{name!r} is not a prompt name", "skipped")
             return False
         content = self.cleaner.text(path.read_bytes(), str(path), "content") or ""
-        if self.dry_run:
-            return True
         try:
+            if self.dry_run:
+                prompts.check(PromptPut(content=content), self.settings)
+                return True
             _, new = await prompts.put(
                 self.conn, LOCAL, name, PromptPut(content=content), self.settings
             )
@@ -55,13 +57,16 @@ class Extras:
         relative = path.relative_to(folder).as_posix()
         file_id = stable_id(relative, f"{conversation_id}/files")
         found = await files.find(self.conn, LOCAL, conversation_id, file_id)
-        if found is not None or self.dry_run:
-            return found is None
+        if found is not None:
+            return False
         upload = Upload(
             filename=path.name[:MAX_FILENAME],
             content_type=mimetypes.guess_type(path.name)[0] or DEFAULT_CONTENT_TYPE,
         )
         try:
+            if self.dry_run:
+                files.check_size(path.stat().st_size, self.settings)
+                return True
             await files.upload(
                 self.conn,
                 LOCAL,

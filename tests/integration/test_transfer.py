@@ -279,6 +279,30 @@ def test_file_store_import_keeps_every_field(
     assert db.execute("SELECT count(*) FROM prompt_versions").fetchone() == (1,)
 
 
+def test_imported_files_and_prompts_meet_the_api_limits(
+    env: str,
+    db: psycopg.Connection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attachments and prompt files go through the upload and prompt operations: one over a
+    limit is reported and skipped, in a dry run too, and the rest is imported."""
+    root = make_file_store(tmp_path / "store")  # img.png: 384,000 bytes; notes.txt: 13
+    (root / "prompts" / "long.txt").write_text("x" * 2000, encoding="utf-8")
+    monkeypatch.setenv("CHATKEEP_MAX_FILE_BYTES", "100000")
+    monkeypatch.setenv("CHATKEEP_MAX_CONTENT_BYTES", "1000")
+    for dry_run in (["--dry-run"], []):
+        assert chatkeep("import", "files", str(root), *dry_run) == 0
+        out, err = capsys.readouterr()
+        assert "img.png: the file is over the limit of 100000 bytes (skipped)" in err
+        assert "long.txt: content is 2000 bytes; the limit is 1000 (skipped)" in err
+        assert "1 prompt versions, 1 files" in out
+    assert db.execute("SELECT filename FROM files").fetchall() == [("notes.txt",)]
+    assert db.execute("SELECT name FROM prompt_versions").fetchall() == [("support",)]
+    assert db.execute("SELECT count(*) FROM blobs").fetchone() == (1,)
+
+
 def test_export_and_import_round_trip_exactly(
     env: str, db: psycopg.Connection, tmp_path: Path, empty_database_url: str
 ) -> None:
