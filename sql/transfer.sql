@@ -48,6 +48,24 @@ FROM messages
 WHERE conversation_id = :conversation_id
 ORDER BY seq;
 
+-- name: export_files :many
+-- Every file of conversation :conversation_id, oldest first (as the API lists them), with the
+-- blob holding its bytes.
+-- Unscoped: the export is the operator's (the CLI), not a caller's.
+SELECT f.conversation_id, f.id, f.filename, f.content_type, f.size, b.sha256, f.created_at,
+       f.blob_id
+FROM files f
+JOIN blobs b ON b.id = f.blob_id
+WHERE f.conversation_id = :conversation_id
+ORDER BY f.created_at, f.id;
+
+-- name: export_chunks :many
+-- The chunks of blob :blob_id in order, read through a cursor a few at a time.
+SELECT data
+FROM blob_chunks
+WHERE blob_id = :blob_id
+ORDER BY n;
+
 -- name: export_prompt_versions :many
 -- Every version of every prompt (retired ones flagged), by name and version.
 SELECT v.name, v.version, v.content, v.metadata, v.created_at, p.retired_at IS NOT NULL AS retired
@@ -69,3 +87,11 @@ SET latest_version = greatest(p.latest_version, excluded.latest_version);
 INSERT INTO prompt_versions (name, version, content, metadata, created_at)
 VALUES (:name, :version, :content, :metadata, :created_at)
 ON CONFLICT (name, version) DO NOTHING;
+
+-- name: restore_file_time :exec
+-- File :file_id of conversation :conversation_id was created at :created_at, as an export says;
+-- the import stored it (through the upload operation, which stamps now()) in this transaction.
+-- Unscoped: the import is the operator's (the CLI), not a caller's.
+UPDATE files
+SET created_at = :created_at
+WHERE conversation_id = :conversation_id AND id = :file_id;

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Never
+from typing import BinaryIO, Never
 from uuid import UUID
 
 from tqdm import tqdm
@@ -122,7 +123,12 @@ async def _import(database_url: str, settings: Settings, args: argparse.Namespac
             )
         else:
             await imports.import_ndjson(
-                conn, args.path, report, dry_run=args.dry_run, progress=progress
+                conn,
+                args.path,
+                report,
+                dry_run=args.dry_run,
+                progress=progress,
+                settings=settings,
             )
     except SourceError as exc:
         close()
@@ -135,6 +141,18 @@ async def _import(database_url: str, settings: Settings, args: argparse.Namespac
     return 1 if report.mismatches else 0
 
 
+def _private(path: Path) -> BinaryIO:
+    """``path`` opened for writing, readable by its owner only (an export is personal data),
+    even when it existed before with a wider mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "wb")
+
+
 async def _export(database_url: str, settings: Settings, args: argparse.Namespace) -> int:
     # One snapshot held while the output is written, however slowly its reader takes it.
     conn = await connect(database_url, settings, statement_timeout=False)
@@ -144,13 +162,13 @@ async def _export(database_url: str, settings: Settings, args: argparse.Namespac
                 conn, sys.stdout.buffer, user_id=args.user, conversation_id=args.conversation
             )
         else:
-            with args.output.open("wb") as out:
+            with _private(args.output) as out:
                 end = await export(conn, out, user_id=args.user, conversation_id=args.conversation)
     finally:
         await conn.close()
     print(
         f"exported {end.conversations} conversations, {end.messages} messages, "
-        f"{end.prompt_versions} prompt versions",
+        f"{end.prompt_versions} prompt versions, {end.files} files",
         file=sys.stderr,
     )
     return 0

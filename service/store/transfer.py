@@ -16,6 +16,7 @@ import msgspec
 
 from service.db.pool import Connection
 from service.db.queries import queries
+from service.store.files import CHUNKS_PER_READ
 
 
 class MessageRow(msgspec.Struct, array_like=True):
@@ -103,6 +104,20 @@ def export_messages(conn: Connection, *, conversation_id: UUID) -> AsyncIterator
     return queries().iterate(conn, "transfer.export_messages", conversation_id=conversation_id)
 
 
+def export_files(conn: Connection, *, conversation_id: UUID) -> AsyncIterator[asyncpg.Record]:
+    """A conversation's files, oldest first, through a cursor: in a transaction."""
+    return queries().iterate(conn, "transfer.export_files", conversation_id=conversation_id)
+
+
+async def export_chunks(conn: Connection, *, blob_id: int) -> AsyncIterator[bytes]:
+    """A blob's bytes, one stored chunk at a time, through a cursor holding a few of them: in a
+    transaction. Constant memory whatever the blob's size."""
+    async for (data,) in queries().iterate(
+        conn, "transfer.export_chunks", prefetch=CHUNKS_PER_READ, blob_id=blob_id
+    ):
+        yield data
+
+
 def export_prompt_versions(conn: Connection) -> AsyncIterator[asyncpg.Record]:
     """Every version of every prompt, through a cursor: in a transaction."""
     return queries().iterate(conn, "transfer.export_prompt_versions")
@@ -133,3 +148,16 @@ async def import_prompt_version(
         created_at=created_at,
     )
     return added > 0
+
+
+async def restore_file_time(
+    conn: Connection, *, conversation_id: UUID, file_id: UUID, created_at: datetime
+) -> None:
+    """Give a file just restored the creation time its export says."""
+    await queries().exec(
+        conn,
+        "transfer.restore_file_time",
+        conversation_id=conversation_id,
+        file_id=file_id,
+        created_at=created_at,
+    )

@@ -6,6 +6,8 @@ stores keep them; prompt files and per-conversation attachments beside them.
                          (or just the list of messages)
     DIR/<name>/          files attached to that conversation (any depth)
     DIR/prompts/*.txt|md system prompts, named after the file
+
+Everything is read through a SourceTree: links and special files are reported, never read.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import msgspec
 
 from service.transfer.assemble import SourceConversation, SourceMessage
 from service.transfer.cleaning import Cleaner
+from service.transfer.source_tree import SourceTree, Unreadable
 
 MESSAGE_LISTS = ("messages", "chat_history", "history")
 CONVERSATION_FIELDS = {
@@ -40,8 +43,8 @@ PROMPTS_DIR = "prompts"
 PROMPT_SUFFIXES = (".txt", ".md")
 
 
-def conversation_files(directory: Path) -> list[Path]:
-    return sorted(path for path in directory.glob("*.json") if path.is_file())
+def conversation_files(tree: SourceTree) -> list[Path]:
+    return list(tree.files(tree.root, recursive=False, wanted=lambda name: name.endswith(".json")))
 
 
 def _take(obj: dict[str, Any], names: tuple[str, ...]) -> object:
@@ -66,9 +69,13 @@ def _with_rest(metadata: object, rest: dict[str, Any]) -> object:
     return {"_metadata": metadata, **rest}
 
 
-def read_file(path: Path, cleaner: Cleaner) -> SourceConversation | None:
+def read_file(tree: SourceTree, path: Path, cleaner: Cleaner) -> SourceConversation | None:
     """The file's conversation, or None (reported) when it holds none."""
-    raw = path.read_bytes()
+    try:
+        raw = tree.read_bytes(path)
+    except Unreadable as exc:
+        tree.refuse(path, exc.reason)
+        return None
     text = cleaner.text(raw, str(path), "file") or ""
     try:
         document = msgspec.json.decode(text)
@@ -119,15 +126,23 @@ def _message(location: str, item: object, cleaner: Cleaner) -> SourceMessage | N
     )
 
 
-def attachments(conversation_file: Path) -> Iterator[Path]:
-    """Files in the directory named like the conversation's file (without .json)."""
+def attachment_folder(tree: SourceTree, conversation_file: Path) -> Path | None:
+    """The directory named like the conversation's file (without .json), if there is one."""
     folder = conversation_file.with_suffix("")
-    if folder.is_dir():
-        yield from sorted(path for path in folder.rglob("*") if path.is_file())
+    return folder if tree.directory(folder) else None
 
 
-def prompt_files(directory: Path) -> list[Path]:
-    folder = directory / PROMPTS_DIR
-    if not folder.is_dir():
+def attachments(tree: SourceTree, folder: Path) -> Iterator[Path]:
+    """The files in an attachment folder, at any depth."""
+    return tree.files(folder, recursive=True)
+
+
+def prompt_files(tree: SourceTree) -> list[Path]:
+    folder = tree.root / PROMPTS_DIR
+    if not tree.directory(folder):
         return []
-    return sorted(path for path in folder.iterdir() if path.suffix in PROMPT_SUFFIXES)
+    return list(
+        tree.files(
+            folder, recursive=False, wanted=lambda name: Path(name).suffix in PROMPT_SUFFIXES
+        )
+    )

@@ -4,13 +4,17 @@ Report and chooses the exit status."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 from uuid import UUID
 
 import msgspec
 
+from service.core.attachments import Upload
 from service.core.settings import Settings
 from service.db.pool import Connection
 from service.store import transfer
@@ -21,6 +25,7 @@ from service.transfer.cleaning import Cleaner, stable_id
 from service.transfer.loader import Loader
 from service.transfer.records import Conversation
 from service.transfer.report import Report
+from service.transfer.source_tree import SourceTree
 
 Progress = Callable[[int], object]
 
@@ -107,37 +112,45 @@ async def import_files(
     settings: Settings,
 ) -> None:
     """Prompts and attachments go through the same operations as the HTTP API's (so they meet
-    the same limits, reported as skipped when they do not)."""
+    the same limits, reported as skipped when they do not). Nothing is read through a link
+    (source_tree.py). Attachments are added only to conversations this run creates, in the
+    transaction that creates them (Loader.with_rows): never to a conversation that was there
+    before, and after a crash a conversation is stored with its files or not at all, so a
+    re-run finishes the job."""
     if not directory.is_dir():
         raise SourceError(f"{directory}: not a directory")
     run = _Run(conn, report, dry_run=dry_run)
+    tree = SourceTree(directory, report)
     extra = extras.Extras(conn, run.cleaner, settings, dry_run=dry_run)
-    for prompt in files_source.prompt_files(directory):
-        if await extra.prompt(prompt):
+    for prompt in files_source.prompt_files(tree):
+        if await extra.prompt(tree, prompt):
             report.prompts_imported += 1
-    paths = files_source.conversation_files(directory)
+    paths = files_source.conversation_files(tree)
     advance = progress(len(paths))
     for path in paths:
-        source = files_source.read_file(path, run.cleaner)
+        source = files_source.read_file(tree, path, run.cleaner)
         conversation_uuid = (
             None if source is None else run.new_id(source, namespace, repeat_is_copy=False)
         )
         if source is not None and conversation_uuid is not None:
-            flushed = await run.loader.add(
-                assemble(run.cleaner, source, namespace, conversation_uuid)
-            )
-            await _attachments(extra, flushed)
+            conversation = assemble(run.cleaner, source, namespace, conversation_uuid)
+            folder = files_source.attachment_folder(tree, path)
+            if folder is None:
+                await run.loader.add(conversation)
+            else:
+                async with run.loader.with_rows(conversation) as created:
+                    if created:
+                        await _attachments(extra, tree, conversation_uuid, folder)
         advance(1)
-    await _attachments(extra, await run.loader.flush())
+    await run.loader.flush()
 
 
-async def _attachments(extra: extras.Extras, batch: list[Conversation]) -> None:
-    """Attachments of conversations whose batch is stored (files need their conversation)."""
-    for conversation in batch:
-        folder = Path(conversation.location).with_suffix("")
-        for path in files_source.attachments(Path(conversation.location)):
-            if await extra.attachment(conversation.row.id, folder, path):
-                extra.cleaner.report.files_imported += 1
+async def _attachments(
+    extra: extras.Extras, tree: SourceTree, conversation_id: UUID, folder: Path
+) -> None:
+    for path in files_source.attachments(tree, folder):
+        if await extra.attachment(tree, conversation_id, folder, path):
+            extra.cleaner.report.files_imported += 1
 
 
 async def import_ndjson(
@@ -147,57 +160,107 @@ async def import_ndjson(
     *,
     dry_run: bool,
     progress: Callable[[int | None], Progress],
+    settings: Settings,
 ) -> None:
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
     run = _Run(conn, report, dry_run=dry_run)
-    advance = progress(path.stat().st_size)
-    reader = _NdjsonReader(run, path)
-    with path.open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
-            await reader.line(number, raw)
-            advance(len(raw))
-    await reader.finish()
+    extra = extras.Extras(conn, run.cleaner, settings, dry_run=dry_run)
+    with path.open("rb") as source:
+        lines = _Lines(path, source, report, progress(path.stat().st_size))
+        await _NdjsonReader(run, extra, lines).read()
+
+
+class _FileMismatch(Exception):
+    """A file's chunks do not hold what its line says; raised before the upload commits, so
+    nothing of the file is stored."""
+
+
+class _Lines:
+    """The export's lines, decoded, with one line of lookahead, so a file's chunks are read as
+    its upload pulls them, up to the first line that is not one of them."""
+
+    def __init__(self, path: Path, source: BinaryIO, report: Report, advance: Progress) -> None:
+        self.path = path
+        self.numbered = enumerate(source, start=1)
+        self.report = report
+        self.advance = advance
+        self.ahead: tuple[str, ndjson.Line] | None = None
+        # Until the header is read, a line that does not decode means this is no export.
+        self.started = False
+
+    def next(self) -> tuple[str, ndjson.Line] | None:
+        """(where, line), or None at the end of the file."""
+        if self.ahead is not None:
+            item, self.ahead = self.ahead, None
+            return item
+        for number, raw in self.numbered:
+            self.advance(len(raw))
+            where = f"{self.path}:{number}"
+            if not raw.strip():
+                continue
+            try:
+                return where, ndjson.decoder.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                if not self.started:
+                    raise SourceError(f"{where}: not a chatkeep export ({exc})") from exc
+                self.report.problem(where, f"not a line of the export format: {exc}", "skipped")
+        return None
+
+    def push_back(self, item: tuple[str, ndjson.Line]) -> None:
+        self.ahead = item
+
+    def next_chunk(self, file_id: UUID) -> ndjson.FileChunkLine | None:
+        """The next line if it is a chunk of file ``file_id`` (else it stays unread)."""
+        item = self.next()
+        if item is None:
+            return None
+        if isinstance(item[1], ndjson.FileChunkLine) and item[1].file_id == file_id:
+            return item[1]
+        self.push_back(item)
+        return None
 
 
 class _NdjsonReader:
-    def __init__(self, run: _Run, path: Path) -> None:
+    def __init__(self, run: _Run, extra: extras.Extras, lines: _Lines) -> None:
         self.run = run
-        self.path = path
+        self.extra = extra
+        self.lines = lines
         self.current: ndjson.ConversationLine | None = None
         self.location = ""
         self.messages: list[MessageRow] = []
-        self.header: ndjson.Header | None = None
         self.end: ndjson.End | None = None
         self.prompt_versions = 0
+        self.files = 0
 
-    async def line(self, number: int, raw: bytes) -> None:
-        where = f"{self.path}:{number}"
-        if not raw.strip():
-            return
-        try:
-            record = ndjson.decoder.decode(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            if self.header is None:
-                raise SourceError(f"{where}: not a chatkeep export ({exc})") from exc
-            self.run.report.problem(where, f"not a line of the export format: {exc}", "skipped")
-            return
-        if isinstance(record, ndjson.Header):
-            if record.version != ndjson.VERSION:
-                raise SourceError(f"{where}: export format version {record.version} is not 1")
-            self.header = record
-        elif self.header is None:
+    async def read(self) -> None:
+        first = self.lines.next()
+        where = first[0] if first else str(self.lines.path)
+        if first is None or not isinstance(first[1], ndjson.Header):
             raise SourceError(f"{where}: not a chatkeep export (no header line first)")
-        elif isinstance(record, ndjson.ConversationLine):
+        if first[1].version not in ndjson.READABLE_VERSIONS:
+            raise SourceError(f"{where}: export format version {first[1].version} is unknown")
+        self.lines.started = True
+        while (item := self.lines.next()) is not None:
+            await self._line(*item)
+        await self._finish()
+
+    async def _line(self, where: str, record: ndjson.Line) -> None:
+        if isinstance(record, ndjson.ConversationLine):
             await self._finish_conversation()
             self.current, self.location = record, where
         elif isinstance(record, ndjson.MessageLine):
             self._message(record, where)
+        elif isinstance(record, ndjson.FileLine):
+            await self._files(record, where)
         elif isinstance(record, ndjson.PromptVersionLine):
             await self._finish_conversation()
             await self._prompt_version(record)
-        else:
+        elif isinstance(record, ndjson.End):
             self.end = record
+        else:
+            tag = type(record).__struct_config__.tag
+            self.run.report.problem(where, f"a {tag} line out of place", "skipped")
 
     def _message(self, record: ndjson.MessageLine, where: str) -> None:
         if self.current is None or record.conversation_id != self.current.id:
@@ -217,14 +280,16 @@ class _NdjsonReader:
             )
         )
 
-    async def _finish_conversation(self) -> None:
+    def _take_conversation(self) -> Conversation | None:
+        """The conversation read so far, with its messages, ready to load; None when there is
+        none or it repeats one already read (reported)."""
         line, self.current = self.current, None
         if line is None:
-            return
+            return None
         messages, self.messages = self.messages, []
         if line.id in self.run.seen:
             self.run.report.problem(self.location, f"conversation {line.id} repeated", "skipped")
-            return
+            return None
         self.run.seen.add(line.id)
         row = ConversationRow(
             id=line.id,
@@ -237,7 +302,88 @@ class _NdjsonReader:
             created_at=line.created_at,
             updated_at=line.updated_at,
         )
-        await self.run.loader.add(Conversation(row, messages, self.location))
+        return Conversation(row, messages, self.location)
+
+    async def _finish_conversation(self) -> None:
+        conversation = self._take_conversation()
+        if conversation is not None:
+            await self.run.loader.add(conversation)
+
+    async def _files(self, first: ndjson.FileLine, where: str) -> None:
+        """The current conversation's files, from its first file line to the last: written in
+        the transaction that creates the conversation, and only if it does (README)."""
+        if self.current is None or first.conversation_id != self.current.id:
+            self.files += 1
+            self.run.report.problem(where, "file outside its conversation", "skipped")
+            self._skip_chunks(first.id)
+            return
+        conversation = self._take_conversation()
+        async with contextlib.AsyncExitStack() as stack:
+            created = conversation is not None and await stack.enter_async_context(
+                self.run.loader.with_rows(conversation)
+            )
+            item: tuple[str, ndjson.Line] | None = (where, first)
+            while item is not None:
+                line_where, line = item
+                if not (
+                    isinstance(line, ndjson.FileLine)
+                    and line.conversation_id == first.conversation_id
+                ):
+                    self.lines.push_back(item)
+                    break
+                self.files += 1
+                if created:
+                    await self._file(line, line_where)
+                self._skip_chunks(line.id)
+                item = self.lines.next()
+
+    async def _file(self, line: ndjson.FileLine, where: str) -> None:
+        """One file restored exactly: its id, name, type and time, its bytes verified against
+        the line's size and SHA-256 before they are committed."""
+        try:
+            stored = await self.extra.file(
+                line.conversation_id,
+                file_id=line.id,
+                upload=Upload(
+                    filename=self.run.cleaner.text(line.filename, where, "filename") or "",
+                    content_type=line.content_type,
+                ),
+                pieces=self._chunks(line, where),
+                location=where,
+            )
+        except _FileMismatch as exc:
+            self.run.report.mismatch(where, str(exc))
+            return
+        if stored:
+            self.run.report.files_imported += 1
+            if not self.run.dry_run:
+                await transfer.restore_file_time(
+                    self.run.conn,
+                    conversation_id=line.conversation_id,
+                    file_id=line.id,
+                    created_at=line.created_at,
+                )
+
+    async def _chunks(self, line: ndjson.FileLine, where: str) -> AsyncIterator[bytes]:
+        """The bytes of the file_chunk lines after the file's line; _FileMismatch after the
+        last one when they are not what the line says."""
+        size = 0
+        sha256 = hashlib.sha256()
+        while (chunk := self.lines.next_chunk(line.id)) is not None:
+            size += len(chunk.data)
+            sha256.update(chunk.data)
+            yield chunk.data
+        if (size, sha256.hexdigest()) != (line.size, line.sha256):
+            raise _FileMismatch(
+                f"file {line.id}: the export line says {line.size} bytes with SHA-256 "
+                f"{line.sha256}; its chunks hold {size} bytes with SHA-256 {sha256.hexdigest()}"
+            )
+
+    def _skip_chunks(self, file_id: UUID) -> None:
+        """What is left of a file's chunks: all of a file not restored, the rest of one whose
+        upload stopped (at a limit)."""
+        while self.lines.next_chunk(file_id) is not None:
+            pass
 
     async def _prompt_version(self, record: ndjson.PromptVersionLine) -> None:
         self.prompt_versions += 1
@@ -255,21 +401,20 @@ class _NdjsonReader:
             )
         self.run.report.prompts_imported += added
 
-    async def finish(self) -> None:
+    async def _finish(self) -> None:
         await self._finish_conversation()
         await self.run.loader.flush()
         report = self.run.report
+        where = str(self.lines.path)
         if self.end is None:
-            report.mismatch(str(self.path), "the export is truncated: it has no end line")
-        elif (self.end.conversations, self.end.messages, self.end.prompt_versions) != (
-            report.conversations_read,
-            report.messages_read,
-            self.prompt_versions,
-        ):
+            report.mismatch(where, "the export is truncated: it has no end line")
+            return
+        end = self.end
+        counted = (end.conversations, end.messages, end.prompt_versions, end.files)
+        held = (report.conversations_read, report.messages_read, self.prompt_versions, self.files)
+        if counted != held:
             report.mismatch(
-                str(self.path),
-                f"the end line counts {self.end.conversations} conversations, "
-                f"{self.end.messages} messages, {self.end.prompt_versions} prompt versions; "
-                f"the file holds {report.conversations_read}, {report.messages_read}, "
-                f"{self.prompt_versions}",
+                where,
+                "the end line counts {} conversations, {} messages, {} prompt versions, {} "
+                "files; the file holds {}, {}, {}, {}".format(*counted, *held),
             )

@@ -3,10 +3,16 @@ batch against what PostgreSQL holds.
 
 A batch is one transaction: its conversations are all stored or none is, so a crash leaves each
 conversation complete or absent, and re-running the import (which skips the complete ones)
-finishes the job. Conversations already present are not written again, only verified.
+finishes the job. Conversations already present are not written again, only verified. What
+belongs to a conversation besides its messages (files) is written in its batch's transaction,
+and only for conversations that transaction creates (with_rows).
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID
 
 import asyncpg
 
@@ -31,43 +37,70 @@ class Loader:
         self.pending_messages = 0
         self.pending_bytes = 0
 
-    async def add(self, conversation: Conversation) -> list[Conversation]:
-        """Queue the conversation; returns the batch this flushed (empty when none did)."""
+    def _queue(self, conversation: Conversation) -> None:
         self.report.conversations_read += 1
         self.report.messages_read += len(conversation.messages)
         self.pending.append(conversation)
         self.pending_messages += len(conversation.messages)
         self.pending_bytes += sum(len(message.content) for message in conversation.messages)
-        if self.pending_messages >= BATCH_MESSAGES or self.pending_bytes >= BATCH_BYTES:
-            return await self.flush()
-        return []
 
-    async def flush(self) -> list[Conversation]:
-        """Write and verify the pending batch; returns it (stored now or before)."""
+    async def add(self, conversation: Conversation) -> None:
+        """Queue the conversation; write the batch when it is full."""
+        self._queue(conversation)
+        if self.pending_messages >= BATCH_MESSAGES or self.pending_bytes >= BATCH_BYTES:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write and verify the pending batch."""
+        async with self._batch():
+            pass
+
+    @asynccontextmanager
+    async def with_rows(self, conversation: Conversation) -> AsyncIterator[bool]:
+        """Write the pending batch with ``conversation`` last, and keep its transaction open
+        for what belongs to the conversation (its files): yields whether this run creates the
+        conversation. Whatever the caller adds commits with the conversation or not at all, so
+        a conversation already stored is never one an earlier run left without its files."""
+        self._queue(conversation)
+        async with self._batch() as created:
+            yield conversation.row.id in created
+
+    @asynccontextmanager
+    async def _batch(self) -> AsyncIterator[set[UUID]]:
+        """Write the pending batch in one transaction, yielding the ids of the conversations
+        it creates; verify the batch after the commit."""
         batch, self.pending = self.pending, []
         self.pending_messages = self.pending_bytes = 0
         if not batch:
-            return []
-        try:
-            await self._write(batch)
-        except asyncpg.UniqueViolationError:
-            # Someone created one of these conversations since we looked: look again.
-            await self._write(batch)
+            yield set()
+            return
+        async with self.conn.transaction():
+            try:
+                async with self.conn.transaction():
+                    created = await self._write(batch)
+            except asyncpg.UniqueViolationError:
+                # Someone created one of these conversations since we looked: look again.
+                created = await self._write(batch)
+            yield created
+        self._count(batch, created)
         if not self.dry_run:
             await self._verify(batch)
-        return batch
 
-    async def _write(self, batch: list[Conversation]) -> None:
+    async def _write(self, batch: list[Conversation]) -> set[UUID]:
+        """The batch's conversations not stored yet, written (unless a dry run); their ids."""
         ids = [conversation.row.id for conversation in batch]
-        async with self.conn.transaction():
-            present = await transfer.existing_conversations(self.conn, conversation_ids=ids)
-            new = [conversation for conversation in batch if conversation.row.id not in present]
-            if new and not self.dry_run:
-                await transfer.copy_rows(
-                    self.conn,
-                    [conversation.row for conversation in new],
-                    [message for conversation in new for message in conversation.messages],
-                )
+        present = await transfer.existing_conversations(self.conn, conversation_ids=ids)
+        new = [conversation for conversation in batch if conversation.row.id not in present]
+        if new and not self.dry_run:
+            await transfer.copy_rows(
+                self.conn,
+                [conversation.row for conversation in new],
+                [message for conversation in new for message in conversation.messages],
+            )
+        return {conversation.row.id for conversation in new}
+
+    def _count(self, batch: list[Conversation], created: set[UUID]) -> None:
+        new = [conversation for conversation in batch if conversation.row.id in created]
         self.report.conversations_present += len(batch) - len(new)
         self.report.conversations_imported += len(new)
         self.report.messages_imported += sum(len(conversation.messages) for conversation in new)

@@ -1,11 +1,15 @@
-"""chatkeep's export format, version 1: newline-delimited JSON, one object per line, each with a
+"""chatkeep's export format, version 2: newline-delimited JSON, one object per line, each with a
 ``type``. docs/EXPORT_FORMAT.md describes it for readers outside chatkeep.
 
-    {"type": "header", "format": "chatkeep", "version": 1, "exported_at": ..., ...}
-    {"type": "conversation", ...}      followed by its messages, in seq order
+    {"type": "header", "format": "chatkeep", "version": 2, "exported_at": ..., ...}
+    {"type": "conversation", ...}      followed by its messages, in seq order, then its files
     {"type": "message", ...}
+    {"type": "file", ...}              followed by its bytes, one file_chunk line per stored chunk
+    {"type": "file_chunk", "file_id": ..., "data": "<base64>"}
     {"type": "prompt_version", ...}    (full exports only)
-    {"type": "end", "conversations": N, "messages": M, "prompt_versions": P}
+    {"type": "end", "conversations": N, "messages": M, "prompt_versions": P, "files": F}
+
+Version 1 is version 2 without files (and without "files" in the end line); readers take both.
 
 Every value is as stored: ids, seq (with any gaps deletes left), last_seq, timestamps
 (RFC 3339, microseconds), metadata, and the visitor hash (hex) of anonymous conversations.
@@ -14,13 +18,14 @@ Every value is as stored: ids, seq (with any gaps deletes left), last_seq, times
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
 FORMAT: Literal["chatkeep"] = "chatkeep"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class Header(msgspec.Struct, tag_field="type", tag="header", kw_only=True):
@@ -65,12 +70,32 @@ class PromptVersionLine(msgspec.Struct, tag_field="type", tag="prompt_version", 
     retired: bool
 
 
+class FileLine(msgspec.Struct, tag_field="type", tag="file", kw_only=True):
+    conversation_id: UUID
+    id: UUID
+    # As the files table allows them (1 to 255 characters).
+    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    content_type: str
+    size: Annotated[int, msgspec.Meta(ge=0)]
+    # Hex SHA-256 of the bytes the file_chunk lines after it hold.
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    created_at: datetime
+
+
+class FileChunkLine(msgspec.Struct, tag_field="type", tag="file_chunk", kw_only=True):
+    file_id: UUID
+    # Base64 in the line.
+    data: bytes
+
+
 class End(msgspec.Struct, tag_field="type", tag="end", kw_only=True):
     conversations: int
     messages: int
     prompt_versions: int
+    # Version 1 has no files.
+    files: int = 0
 
 
-Line = Header | ConversationLine | MessageLine | PromptVersionLine | End
+Line = Header | ConversationLine | MessageLine | FileLine | FileChunkLine | PromptVersionLine | End
 decoder = msgspec.json.Decoder(Line)
 encoder = msgspec.json.Encoder()

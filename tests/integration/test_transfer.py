@@ -169,12 +169,12 @@ def test_a_crash_mid_import_leaves_whole_conversations_and_a_rerun_finishes(
     real_write = loader.Loader._write
     batches = 0
 
-    async def crash_on_third(self: loader.Loader, batch: list[Any]) -> None:
+    async def crash_on_third(self: loader.Loader, batch: list[Any]) -> set[uuid.UUID]:
         nonlocal batches
         batches += 1
         if batches == 3:
             raise KeyboardInterrupt  # the operator's Ctrl-C, or the machine going away
-        await real_write(self, batch)
+        return await real_write(self, batch)
 
     monkeypatch.setattr(loader.Loader, "_write", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
@@ -342,7 +342,13 @@ def test_a_per_user_export_holds_only_that_user(
     kinds = [line["type"] for line in lines]
     assert kinds == ["header", "conversation", "message", "end"]
     assert lines[1]["user_id"] == "alice"
-    assert lines[-1] == {"type": "end", "conversations": 1, "messages": 1, "prompt_versions": 0}
+    assert lines[-1] == {
+        "type": "end",
+        "conversations": 1,
+        "messages": 1,
+        "prompt_versions": 0,
+        "files": 0,
+    }
 
 
 @pytest.fixture
