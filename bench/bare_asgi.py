@@ -71,9 +71,11 @@ async def _list(conn: Any, user_id: str) -> dict[str, Any]:
 async def _append(conn: Any, conversation_id: uuid.UUID, body: bytes) -> dict[str, Any]:
     batch = _batch(body)
     async with conn.transaction():
-        last_seq = await queries().val(
+        locked = await queries().one(
             conn, "conversations.lock_for_append", conversation_id=conversation_id, **TRUSTED
         )
+        assert locked is not None
+        last_seq = locked["last_seq"]
         rows = await queries().many(
             conn,
             "messages.append_batch",

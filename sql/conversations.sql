@@ -91,12 +91,12 @@ INSERT INTO conversations (id, user_id, visitor_hash)
 VALUES (:conversation_id, :user_id, :visitor_hash)
 ON CONFLICT (id) DO NOTHING;
 
--- name: lock_for_append :val
+-- name: lock_for_append :one
 -- Lock conversation :conversation_id until the end of the transaction and return the last seq
--- it assigned; nothing when it is missing or outside the caller's scope. Appends to one
--- conversation queue here, which keeps seq gapless and strictly increasing; the rest of the
--- append runs under it.
-SELECT last_seq
+-- it assigned and the user it belongs to; nothing when it is missing or outside the caller's
+-- scope. Appends to one conversation queue here, which keeps seq gapless and strictly
+-- increasing; the rest of the append runs under it.
+SELECT last_seq, user_id
 FROM conversations c
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)

@@ -35,14 +35,23 @@ UPDATE blobs SET size = :size, sha256 = :sha256 WHERE id = :blob_id;
 DELETE FROM blobs WHERE id = :blob_id;
 
 -- name: lock_conversation :val
--- Lock conversation :conversation_id (within the caller's scope) for a new file and return the
--- bytes its files take already; nothing when it is missing. Concurrent uploads queue here, so
--- the per-conversation limit holds under concurrency.
-SELECT coalesce((SELECT sum(f.size) FROM files f WHERE f.conversation_id = c.id), 0)::bigint
+-- Lock conversation :conversation_id (within the caller's scope) for a new file until the end of
+-- the transaction; true when it exists, nothing when it is missing. Concurrent uploads queue here,
+-- so the per-conversation limit holds under concurrency (with conversation_bytes run after it).
+SELECT true
 FROM conversations c
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
 FOR UPDATE OF c;
+
+-- name: conversation_bytes :val
+-- The bytes the files of conversation :conversation_id take. Run after lock_conversation, as a
+-- statement of its own: its snapshot then sees every file committed by the uploads this one
+-- queued behind (a subquery of the locking statement would not).
+-- Unscoped: only under lock_conversation, which checked the scope in the same transaction.
+SELECT coalesce(sum(f.size), 0)::bigint
+FROM files f
+WHERE f.conversation_id = :conversation_id;
 
 -- name: insert :one
 -- File :file_id of conversation :conversation_id: blob :blob_id, named :filename, of type
@@ -76,14 +85,17 @@ WHERE f.conversation_id = :conversation_id
 ORDER BY f.created_at, f.id
 LIMIT :max_rows;
 
--- name: locate_content :one
--- Where the bytes of file :file_id of conversation :conversation_id are: its blob and chunk
--- size.
--- Unscoped: the download runs this again in its own snapshot, after get checked the scope.
-SELECT b.id, b.chunk_size
+-- name: get_for_download :one
+-- File :file_id of conversation :conversation_id, if the caller may see the conversation, with
+-- where its bytes are: its blob and chunk size. A blob's chunks never change once sealed, so
+-- reading them by blob id later serves exactly the bytes this row describes.
+SELECT f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at,
+       b.id AS blob_id, b.chunk_size
 FROM files f
+JOIN conversations c ON c.id = f.conversation_id
 JOIN blobs b ON b.id = f.blob_id
-WHERE f.conversation_id = :conversation_id AND f.id = :file_id;
+WHERE f.conversation_id = :conversation_id AND f.id = :file_id
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);
 
 -- name: read_chunks :many
 -- Chunks :first_chunk..:last_chunk (inclusive) of blob :blob_id, in order.

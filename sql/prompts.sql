@@ -1,6 +1,11 @@
 -- Named system prompts and their immutable versions (migrations/0005.prompts.sql). Every query
 -- returning a version lists the same columns, in the order of the API's PromptVersion.
 
+-- name: lock_name :exec
+-- Until the end of the transaction, nobody else writes a version of prompt :name. A row lock
+-- cannot do this for a prompt that does not exist yet: two first PUTs would both see none.
+SELECT pg_advisory_xact_lock(hashtextextended('chatkeep.prompt:' || :name::text, 0));
+
 -- name: lock_latest :one
 -- The latest version of prompt :name, with the prompt locked until the end of the transaction
 -- so concurrent PUTs number their versions one after the other; nothing for a new prompt. The

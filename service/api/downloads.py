@@ -10,6 +10,13 @@ from service.core.errors import RangeNotSatisfiable
 from service.core.schemas import FileInfo
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Byte positions beyond any file; longer numbers are read as this (Python refuses to convert
+# numbers of thousands of digits, and no file is that large anyway).
+_BEYOND_ANY_FILE = 10**18
+
+
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) < len(str(_BEYOND_ANY_FILE)) else _BEYOND_ANY_FILE
 
 
 def etag(file: FileInfo) -> str:
@@ -38,10 +45,10 @@ def byte_range(range_header: str | None, if_range: str | None, file: FileInfo) -
     if not first_text and not last_text:
         return whole
     if not first_text:  # bytes=-N: the last N bytes
-        first, last = max(file.size - int(last_text), 0), file.size - 1
+        first, last = max(file.size - _position(last_text), 0), file.size - 1
     else:
-        first = int(first_text)
-        last = min(int(last_text), file.size - 1) if last_text else file.size - 1
+        first = _position(first_text)
+        last = min(_position(last_text), file.size - 1) if last_text else file.size - 1
     if first > last or first >= file.size:
         raise RangeNotSatisfiable(
             f"the file has {file.size} bytes; {range_header!r} selects none of them",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
@@ -21,12 +22,14 @@ from service.api.params import (
     Cursor,
     Limit,
 )
-from service.api.uploads import multipart_boundary, multipart_file
+from service.api.uploads import body_bounded, multipart_boundary, multipart_file
 from service.core.attachments import FILE_FIELD, Upload, clean_content_type, clean_filename
 from service.core.errors import TooLarge
 from service.core.schemas import FileInfo, FilePage
 from service.core.settings import Settings
+from service.db.pool import checked_out
 from service.history import files
+from service.history.files import Connect
 
 FileId = Annotated[UUID, PathParameter(description="The file's id (a UUID).")]
 Filename = Annotated[
@@ -67,13 +70,22 @@ async def _file_pieces(
     if boundary is None:
         upload.filename = clean_filename(filename)
         upload.content_type = clean_content_type(request.headers.get("content-type"))
+        # The body is the file: the upload operation bounds it (a 413 naming the file).
         _refuse_announced_size(request, settings.max_file_bytes)
         pieces = request.stream()
     else:
-        _refuse_announced_size(request, settings.max_file_bytes + MULTIPART_OVERHEAD)
-        pieces = multipart_file(request.stream(), boundary, upload)
+        limit = settings.max_file_bytes + MULTIPART_OVERHEAD
+        _refuse_announced_size(request, limit)
+        body = body_bounded(request.stream(), limit)
+        pieces = multipart_file(body, boundary, upload)
     async for piece in pieces:
         yield piece
+
+
+def _connect(state: State) -> Connect:
+    """Pool checkouts for an operation that takes a connection only while it needs one."""
+    settings: Settings = state.settings
+    return functools.partial(checked_out, state.pool, settings.pool_acquire_timeout)
 
 
 class FileController(Controller):
@@ -86,7 +98,6 @@ class FileController(Controller):
         self,
         *,
         conversation_id: ConversationId,
-        conn: ConnectionDependency,
         request: AuthenticatedRequest,
         state: State,
         filename: Filename = None,
@@ -95,12 +106,14 @@ class FileController(Controller):
         """Attach a file: either multipart/form-data with one part named `file`, or the raw
         bytes as the body with `?filename=` (and the type in Content-Type). Identical content
         is stored once. With `?file_id=`, sending the same file again returns it (200); other
-        content under that id is a 409. Over a size limit: 413."""
+        content under that id is a 409. Over a size limit: 413. The body is received in full
+        before the file is stored."""
+        # No pooled connection as a dependency: a slow client must not hold one.
         settings: Settings = state.settings
         upload = Upload()
         pieces = _file_pieces(request, filename, upload, settings)
         stored, created = await files.upload(
-            conn,
+            _connect(state),
             request.user,
             conversation_id,
             file_id=file_id,
@@ -161,22 +174,17 @@ class FileController(Controller):
         """The file's bytes, streamed, with its Content-Type, a download Content-Disposition
         and its SHA-256 as ETag. Honours If-None-Match (304), Range (206, one range) and
         If-Range."""
-        found = await files.get(conn, request.user, conversation_id, file_id)
+        download = await files.open_download(conn, request.user, conversation_id, file_id)
+        found = download.file
         if downloads.not_modified(request.headers.get("if-none-match"), found):
             return Response(b"", status_code=304, headers={"ETag": downloads.etag(found)})
         first, last = downloads.byte_range(
             request.headers.get("range"), request.headers.get("if-range"), found
         )
         headers = downloads.headers(found, first, last)
-        settings: Settings = state.settings
-        content = files.content(
-            state.pool,
-            settings.pool_acquire_timeout,
-            conversation_id=conversation_id,
-            file_id=file_id,
-            first=first,
-            last=last,
-        )
+        # The request's connection is handed back before the body is sent; the content takes
+        # one for each few chunks, never while the client reads.
+        content = files.content(_connect(state), download, first=first, last=last)
         return Stream(
             content,
             status_code=206 if "Content-Range" in headers else 200,

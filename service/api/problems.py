@@ -37,6 +37,7 @@ STATUS: dict[type[errors.ChatkeepError], tuple[int, str]] = {
     errors.NotFound: (404, "Not found"),
     errors.Conflict: (409, "Conflict"),
     errors.TooLarge: (413, "Content too large"),
+    errors.TimedOut: (408, "Request timeout"),
     errors.RangeNotSatisfiable: (416, "Range not satisfiable"),
     errors.InvalidInput: (422, "Invalid input"),
     HeadersTooLarge: (431, "Request header fields too large"),
@@ -106,12 +107,19 @@ def from_http(exc: HTTPException) -> ProblemDetailsException:
     """Framework errors (undecodable JSON, unknown route, body too large...) in the same shape."""
     status = exc.status_code
     field = "body" if status in (400, 413) else None
-    return problem(status, HTTP_TITLES.get(status, "Error"), str(exc.detail), field)
+    # Keeps the framework's headers, such as a 405's Allow (RFC 9110 15.5.6).
+    return problem(status, HTTP_TITLES.get(status, "Error"), str(exc.detail), field, exc.headers)
 
 
 def from_undecodable(exc: UnicodeDecodeError) -> ProblemDetailsException:
     """Bytes that are not UTF-8 where text was expected (a JSON body, most often)."""
     return problem(400, "Malformed request body", f"not valid UTF-8: {exc.reason}", "body")
+
+
+def from_recursion(exc: RecursionError) -> ProblemDetailsException:
+    """JSON nested deeper than the decoder follows (nothing else in the service recurses
+    without a bound)."""
+    return problem(400, "Malformed request body", "JSON nested too deeply", "body")
 
 
 def from_database(exc: Exception) -> ProblemDetailsException:
@@ -138,4 +146,5 @@ def exception_map() -> dict[type[Exception], Callable[[Any], ProblemDetailsExcep
         HTTPException: from_http,
         **{error: from_database for error in DATABASE_ERRORS},
         UnicodeDecodeError: from_undecodable,
+        RecursionError: from_recursion,
     }

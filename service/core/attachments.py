@@ -12,8 +12,9 @@ from service.core.errors import InvalidInput
 FILE_FIELD = "file"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 MAX_FILENAME = 255
-# type/subtype with optional parameters, as RFC 9110 allows it (tokens, no control characters).
-_CONTENT_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;[^\x00-\x1f\x7f]*)?$")
+# type/subtype with optional parameters, as RFC 9110 allows it: ASCII tokens, parameters of
+# printable ASCII (the type is sent back as a header, which must be Latin-1 at the very least).
+_CONTENT_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;[\x20-\x7e]*)?$", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

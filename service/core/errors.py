@@ -57,5 +57,9 @@ class InvalidInput(ChatkeepError):
     """Input that is well-formed but cannot be accepted."""
 
 
+class TimedOut(ChatkeepError):
+    """The client did not send its request in the time allowed."""
+
+
 class Unavailable(ChatkeepError):
     """The database is unreachable or busy: worth retrying shortly."""

@@ -5,6 +5,7 @@ Every setting is ``CHATKEEP_<NAME>`` except ``DATABASE_URL``, which platforms se
 
 from __future__ import annotations
 
+import math
 import os
 from functools import cache
 
@@ -47,6 +48,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # are not bounded by max_body_bytes).
     max_file_bytes: int = 32 * MIB
     max_conversation_file_bytes: int = 256 * MIB
+    # Seconds. An upload is read to a temporary file before it touches the database; the client
+    # may pause this long between two pieces, and take this long for the whole body.
+    upload_idle_seconds: float = 30.0
+    upload_deadline_seconds: float = 600.0
 
     # Identity (see README "Identity and access").
     # HS256 secret for user tokens; user tokens are refused while it is empty.
@@ -70,7 +75,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "info"
 
     def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            # nan compares false with everything and inf never elapses: either would switch a
+            # check or a timeout off without saying so.
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SettingsError(f"{env_name(name)} must be a finite number, got {value}")
+        durations = {
+            "pool_acquire_timeout": self.pool_acquire_timeout,
+            "connect_timeout": self.connect_timeout,
+            "command_timeout": self.command_timeout,
+            "upload_idle_seconds": self.upload_idle_seconds,
+            "upload_deadline_seconds": self.upload_deadline_seconds,
+        }
+        for name, seconds in durations.items():
+            if seconds <= 0:
+                raise SettingsError(f"{env_name(name)} must be more than 0 seconds, got {seconds}")
+        for name in ("jwt_leeway_seconds", "key_cache_seconds"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{env_name(name)} must not be negative")
         positive = {
+            # 0 would mean "no timeout" to PostgreSQL, for statements and idle transactions.
+            "statement_timeout_ms": self.statement_timeout_ms,
             "pool_max_size": self.pool_max_size,
             "max_content_bytes": self.max_content_bytes,
             "max_metadata_bytes": self.max_metadata_bytes,

@@ -2,15 +2,17 @@
 
 ``upload`` is the one way bytes become a file: the upload endpoint and the importers both call
 it, so deduplication, the per-file and per-conversation limits and retry-safe ids hold for both.
+Uploads and downloads take a database connection only while they talk to the database, never
+while they wait for the client (``connect`` gives one for a block: a pool checkout, or the
+importer's own connection).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from uuid import UUID
-
-import asyncpg
 
 from service.core import cursor
 from service.core.attachments import FILE_FIELD, Upload
@@ -19,9 +21,14 @@ from service.core.principal import Principal
 from service.core.schemas import FileInfo, FilePage
 from service.core.settings import Settings
 from service.core.validation import page_size
-from service.db.pool import Connection, checked_out
+from service.db.pool import Connection
 from service.history.conversations import require
+from service.history.spool import spooled
 from service.store import files
+from service.store.files import CHUNKS_PER_READ, Download
+
+# A database connection for the length of a block.
+Connect = Callable[[], AbstractAsyncContextManager[Connection]]
 
 
 def _file_not_found(file_id: UUID) -> NotFound:
@@ -98,7 +105,7 @@ async def _store(
 
 
 async def upload(
-    conn: Connection,
+    connect: Connect,
     principal: Principal,
     conversation_id: UUID,
     *,
@@ -108,26 +115,37 @@ async def upload(
     settings: Settings,
 ) -> tuple[FileInfo, bool]:
     """(the file, whether this call stored it). ``pieces`` (of any size) may fill in
-    ``upload`` as they are read. Sending the same content and name again under
-    ``file_id`` returns the stored file; other content under that id is a Conflict."""
-    await require(conn, conversation_id, principal.scope())
+    ``upload`` as they are read. Sending the same content and name again under ``file_id``
+    returns the stored file; other content under that id is a Conflict.
+
+    The conversation is checked first (a missing one is refused before any byte is read), then
+    the whole body is read to a temporary file with no connection held, then stored in one
+    transaction."""
+    async with connect() as conn:
+        await require(conn, conversation_id, principal.scope())
+    received = spooled(
+        _bounded(pieces, settings),
+        idle_seconds=settings.upload_idle_seconds,
+        deadline_seconds=settings.upload_deadline_seconds,
+    )
     digest = files.Digest()
-    try:
-        created = await _store(
-            conn,
-            principal,
-            conversation_id,
-            file_id=file_id or uuid.uuid4(),
-            pieces=pieces,
-            upload=upload,
-            digest=digest,
-            settings=settings,
-        )
-    except _AlreadyStored as repeat:
-        stored = repeat.stored
-        if (stored.sha256, stored.filename) != (digest.sha256.hex(), upload.filename):
-            raise Conflict(f"file id {file_id} is already taken", field="file_id") from None
-        return stored, False
+    async with received as body, connect() as conn:
+        try:
+            created = await _store(
+                conn,
+                principal,
+                conversation_id,
+                file_id=file_id or uuid.uuid4(),
+                pieces=body.pieces(),
+                upload=upload,
+                digest=digest,
+                settings=settings,
+            )
+        except _AlreadyStored as repeat:
+            stored = repeat.stored
+            if (stored.sha256, stored.filename) != (digest.sha256.hex(), upload.filename):
+                raise Conflict(f"file id {file_id} is already taken", field="file_id") from None
+            return stored, False
     return created, True
 
 
@@ -176,20 +194,41 @@ async def list_page(
     return FilePage(items=items, next_cursor=next_cursor)
 
 
+async def open_download(
+    conn: Connection, principal: Principal, conversation_id: UUID, file_id: UUID
+) -> Download:
+    """The file and where its bytes are, for ``content``."""
+    found = await files.get_for_download(
+        conn, conversation_id=conversation_id, file_id=file_id, scope=principal.scope()
+    )
+    if found is None:
+        raise _file_not_found(file_id)
+    return found
+
+
 async def content(
-    pool: asyncpg.Pool, wait: float, *, conversation_id: UUID, file_id: UUID, first: int, last: int
+    connect: Connect, download: Download, *, first: int, last: int
 ) -> AsyncIterator[bytes]:
-    """Bytes ``first..last`` of a file the caller was allowed to read (``get``). Its own
-    connection, taken from ``pool`` within ``wait`` seconds, since a streamed response outlives
-    the request's; one snapshot, so a delete meanwhile does not cut the file short."""
-    async with (
-        checked_out(pool, wait) as conn,
-        conn.transaction(isolation="repeatable_read", readonly=True),
-    ):
-        async for piece in files.read_content(
-            conn, conversation_id=conversation_id, file_id=file_id, start=first, end=last
-        ):
-            yield piece
+    """Bytes ``first..last`` of the file ``open_download`` found: exactly the bytes its
+    metadata describes, since they are read from its sealed blob, CHUNKS_PER_READ chunks per
+    connection checkout (handed back before the client is sent them). If the file is deleted
+    meanwhile (its blob with it), the download stops short with an error rather than end as if
+    complete."""
+    size = download.chunk_size
+    first_chunk, last_chunk = first // size, last // size
+    for batch_first in range(first_chunk, last_chunk + 1, CHUNKS_PER_READ):
+        batch_last = min(batch_first + CHUNKS_PER_READ - 1, last_chunk)
+        async with connect() as conn:
+            chunks = await files.read_chunks(
+                conn, blob_id=download.blob_id, first=batch_first, last=batch_last
+            )
+        if len(chunks) != batch_last - batch_first + 1:
+            raise NotFound(
+                f"file {download.file.id} was deleted during the download", field="file_id"
+            )
+        for n, data in enumerate(chunks, start=batch_first):
+            offset = n * size
+            yield bytes(data[max(first - offset, 0) : last - offset + 1])
 
 
 async def delete(

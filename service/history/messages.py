@@ -58,21 +58,29 @@ async def _lock(
     conn: Connection, conversation_id: UUID, principal: Principal, requested_user_id: str | None
 ) -> int:
     scope = principal.scope()
-    last_seq = await conversations.lock_for_append(
+    locked = await conversations.lock_for_append(
         conn, conversation_id=conversation_id, scope=scope
     )
-    if last_seq is None:
+    if locked is None:
         user_id, visitor_hash = principal.new_conversation_owner(requested_user_id, field="user_id")
         await conversations.create_if_missing(
             conn, conversation_id=conversation_id, user_id=user_id, visitor_hash=visitor_hash
         )
-        last_seq = await conversations.lock_for_append(
+        locked = await conversations.lock_for_append(
             conn, conversation_id=conversation_id, scope=scope
         )
-    if last_seq is None:
+    if locked is None:
         # Someone else's conversation (or deleted by a concurrent request since): not ours to
         # append to, and not ours to know about.
         raise conversation_not_found(conversation_id)
+    last_seq, stored_user_id = locked
+    if requested_user_id is not None and requested_user_id != stored_user_id:
+        # As on create: naming another user than the conversation's is a conflict, never a
+        # silent append to someone else's history.
+        raise Conflict(
+            f"conversation {conversation_id} does not belong to user {requested_user_id!r}",
+            field="user_id",
+        )
     return last_seq
 
 

@@ -42,7 +42,9 @@ async def put(
     _require_trusted(principal)
     check(body, settings)
     async with conn.transaction():
-        # The lock numbers concurrent PUTs one after the other.
+        # Concurrent PUTs of one name go one after the other, the first of a new prompt too, so
+        # a retry racing its original sees the version it stored.
+        await prompts.lock_name(conn, name=name)
         latest = await prompts.lock_latest(conn, name=name)
         if latest is not None:
             current, retired = latest

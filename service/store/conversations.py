@@ -123,13 +123,15 @@ async def create_if_missing(
     )
 
 
-async def lock_for_append(conn: Connection, *, conversation_id: UUID, scope: Scope) -> int | None:
-    """The last seq assigned, with the conversation locked to this transaction; None if missing
-    or outside the scope."""
-    last_seq: int | None = await queries().val(
+async def lock_for_append(
+    conn: Connection, *, conversation_id: UUID, scope: Scope
+) -> tuple[int, str | None] | None:
+    """(the last seq assigned, the conversation's user), with the conversation locked to this
+    transaction; None if missing or outside the scope."""
+    row = await queries().one(
         conn, "conversations.lock_for_append", conversation_id=conversation_id, **scope
     )
-    return last_seq
+    return (row["last_seq"], row["user_id"]) if row else None
 
 
 async def claim(conn: Connection, *, user_id: str, visitor_hash: bytes) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -23,7 +24,7 @@ from service.db.queries import queries
 # Bytes per stored chunk: large enough that a chunk is one cheap round trip, small enough that
 # upload and download hold little in memory.
 CHUNK_SIZE = 256 * 1024
-# Chunks fetched per round trip when downloading.
+# Chunks read per round trip when streaming a file out.
 CHUNKS_PER_READ = 4
 
 
@@ -81,9 +82,16 @@ async def write_blob(conn: Connection, pieces: AsyncIterable[bytes], digest: Dig
 
 
 async def lock_conversation(conn: Connection, *, conversation_id: UUID, scope: Scope) -> int | None:
-    """Bytes the conversation's files take, with the conversation locked; None if missing."""
-    used: int | None = await queries().val(
+    """Bytes the conversation's files take, with the conversation locked to this transaction;
+    None if missing. Two statements: the sum must see files committed while this one waited
+    for the lock."""
+    locked = await queries().val(
         conn, "files.lock_conversation", conversation_id=conversation_id, **scope
+    )
+    if not locked:
+        return None
+    used: int = await queries().val(
+        conn, "files.conversation_bytes", conversation_id=conversation_id
     )
     return used
 
@@ -164,27 +172,26 @@ async def delete(conn: Connection, *, conversation_id: UUID, file_id: UUID, scop
     return deleted > 0
 
 
-async def read_content(
-    conn: Connection, *, conversation_id: UUID, file_id: UUID, start: int, end: int
-) -> AsyncIterator[bytes]:
-    """Bytes ``start..end`` (inclusive) of a file, a few chunks per round trip. Run it in one
-    snapshot (a repeatable-read transaction), so a concurrent delete cannot cut it short."""
-    located = await queries().one(
-        conn, "files.locate_content", conversation_id=conversation_id, file_id=file_id
+class Download(NamedTuple):
+    """A file and where its bytes are."""
+
+    file: FileInfo
+    blob_id: int
+    chunk_size: int
+
+
+async def get_for_download(
+    conn: Connection, *, conversation_id: UUID, file_id: UUID, scope: Scope
+) -> Download | None:
+    row = await queries().one(
+        conn, "files.get_for_download", conversation_id=conversation_id, file_id=file_id, **scope
     )
-    if located is None:
-        return
-    blob_id, chunk_size = located
-    first, last = start // chunk_size, end // chunk_size
-    for batch_first in range(first, last + 1, CHUNKS_PER_READ):
-        batch_last = min(batch_first + CHUNKS_PER_READ - 1, last)
-        rows = await queries().many(
-            conn,
-            "files.read_chunks",
-            blob_id=blob_id,
-            first_chunk=batch_first,
-            last_chunk=batch_last,
-        )
-        for n, (data,) in enumerate(rows, start=batch_first):
-            offset = n * chunk_size
-            yield bytes(data[max(start - offset, 0) : end - offset + 1])
+    return Download(_file(row), row["blob_id"], row["chunk_size"]) if row else None
+
+
+async def read_chunks(conn: Connection, *, blob_id: int, first: int, last: int) -> list[bytes]:
+    """Chunks ``first..last`` (inclusive) of a blob, in order; fewer when the blob went."""
+    rows = await queries().many(
+        conn, "files.read_chunks", blob_id=blob_id, first_chunk=first, last_chunk=last
+    )
+    return [row["data"] for row in rows]

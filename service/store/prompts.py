@@ -9,6 +9,11 @@ from service.db.pool import Connection
 from service.db.queries import queries
 
 
+async def lock_name(conn: Connection, *, name: str) -> None:
+    """Serialise writers of prompt ``name`` until the end of the transaction."""
+    await queries().exec(conn, "prompts.lock_name", name=name)
+
+
 async def lock_latest(conn: Connection, *, name: str) -> tuple[PromptVersion, bool] | None:
     """(the latest version, whether the prompt is retired), with the prompt locked until the end
     of the transaction; None for a prompt never stored."""

@@ -281,3 +281,33 @@ async def test_body_over_the_configured_limit_is_413(database_url: str, api_key:
         response = await small_client.post(url, json=messages_body("x" * 2000))
         assert_problem(response, 413, "body")
         assert (await small_client.post(url, json=messages_body("fits"))).status_code == 201
+
+
+async def test_an_append_naming_another_user_than_the_conversations_is_a_conflict(
+    client: Client, db: psycopg.Connection
+) -> None:
+    """As on create: a user_id that differs from the stored one is a 409, and nothing lands."""
+    conversation_id, url = new_conversation()
+    assert (
+        await client.post(url, json={**messages_body("a"), "user_id": "bob"})
+    ).status_code == 201
+    assert (
+        await client.post(url, json={**messages_body("b"), "user_id": "bob"})
+    ).status_code == 201
+    assert (await client.post(url, json=messages_body("c"))).status_code == 201
+    assert_problem(
+        await client.post(url, json={**messages_body("d"), "user_id": "alice"}), 409, "user_id"
+    )
+    visitor_conversation, visitor_url = new_conversation()  # an anonymous visitor's
+    db.execute(
+        "INSERT INTO conversations (id, visitor_hash, message_count, last_seq) "
+        "VALUES (%s, sha256('visitor'), 0, 0)",
+        [visitor_conversation],
+    )
+    assert_problem(
+        await client.post(visitor_url, json={**messages_body("w"), "user_id": "alice"}),
+        409,
+        "user_id",
+    )
+    assert stored_counts(db, conversation_id) == (3, 3, 3)
+    assert stored_counts(db, visitor_conversation) == (0, 0, 0)

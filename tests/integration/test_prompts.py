@@ -95,6 +95,29 @@ async def test_concurrent_puts_number_versions_without_gaps(
     assert sorted(response.json()["version"] for response in responses) == list(range(1, 21))
 
 
+async def test_concurrent_identical_puts_store_one_version(
+    live_client: httpx.AsyncClient, db: psycopg.Connection
+) -> None:
+    """Retries of one PUT racing each other (of a new prompt, and of a new text of an existing
+    one) store it once: one 201, the others 200 with the same version."""
+    await live_client.put("/v1/prompts/raced-1", json={"content": "old"})
+    for round_ in range(5):
+        names = [f"raced-{round_}-new", "raced-1"]
+        for name in names:
+            body = {"content": f"text {round_}"}
+            responses = await asyncio.gather(
+                *(live_client.put(f"/v1/prompts/{name}", json=body) for _ in range(8))
+            )
+            assert sorted(response.status_code for response in responses) == [200] * 7 + [201]
+            assert len({response.json()["version"] for response in responses}) == 1
+    counts = db.execute(
+        "SELECT name, count(*) FROM prompt_versions GROUP BY name ORDER BY name"
+    ).fetchall()
+    assert counts == [("raced-0-new", 1), ("raced-1", 6)] + [
+        (f"raced-{n}-new", 1) for n in range(1, 5)
+    ]
+
+
 @pytest.mark.parametrize(
     ("name", "body", "field"),
     [

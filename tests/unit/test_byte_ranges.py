@@ -79,3 +79,21 @@ def test_content_disposition_keeps_the_exact_name_and_a_safe_fallback() -> None:
     value = downloads.content_disposition('rapport "final"\\été.pdf')
     assert value.startswith('attachment; filename="rapport _final__?t?.pdf"; ')
     assert value.endswith("filename*=UTF-8''rapport%20%22final%22%5C%C3%A9t%C3%A9.pdf")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=" + "9" * 5000 + "-", None),  # far beyond the file: unsatisfiable
+        ("bytes=0-" + "9" * 5000, (0, 999)),
+        ("bytes=-" + "9" * 5000, (0, 999)),
+    ],
+)
+def test_numbers_of_thousands_of_digits_are_positions_beyond_the_file(
+    header: str, expected: tuple[int, int] | None
+) -> None:
+    if expected is None:
+        with pytest.raises(RangeNotSatisfiable):
+            downloads.byte_range(header, None, FILE)
+    else:
+        assert downloads.byte_range(header, None, FILE) == expected

@@ -93,3 +93,24 @@ def test_settings_read_and_convert_the_environment() -> None:
 def test_bad_settings_are_refused(environ: dict[str, str]) -> None:
     with pytest.raises(SettingsError, match="CHATKEEP_"):
         settings_from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("JWT_LEEWAY_SECONDS", "nan"),
+        ("JWT_LEEWAY_SECONDS", "inf"),
+        ("JWT_LEEWAY_SECONDS", "-5"),
+        ("KEY_CACHE_SECONDS", "-1"),
+        ("POOL_ACQUIRE_TIMEOUT", "inf"),
+        ("POOL_ACQUIRE_TIMEOUT", "0"),
+        ("CONNECT_TIMEOUT", "-1"),
+        ("COMMAND_TIMEOUT", "nan"),
+        ("UPLOAD_IDLE_SECONDS", "0"),
+        ("UPLOAD_DEADLINE_SECONDS", "-inf"),
+        ("STATEMENT_TIMEOUT_MS", "0"),
+    ],
+)
+def test_numbers_that_would_switch_a_check_off_are_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"CHATKEEP_{name} "):
+        settings_from_env({f"CHATKEEP_{name}": value})
