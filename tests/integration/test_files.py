@@ -3,18 +3,23 @@ deletion without orphaned bytes, and who may touch whose files."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import uuid
 from typing import Any
 
+import asyncpg
 import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from service.core.principal import Permission
+from service.core.errors import NotFound
+from service.core.principal import LOCAL, Permission
+from service.db.pool import checked_out, init_connection
+from service.history import files
 from service.store.files import CHUNK_SIZE
 from tests.helpers import JWT_SECRET, assert_problem, bearer, create_key, user_token
 from tests.integration.conftest import Client, make_settings
@@ -433,3 +438,69 @@ async def test_others_cannot_see_or_touch_a_file(
 
 
 assert JWT_SECRET  # the settings fixture signs user tokens with it
+
+
+async def test_a_download_never_serves_other_bytes_than_its_headers_describe(
+    client: Client, database_url: str, db: psycopg.Connection
+) -> None:
+    """The file is replaced (deleted, and uploaded again under its id) between the metadata
+    the headers come from and the reading of its bytes: the download stops with an error,
+    never sends the new content under the old headers."""
+    conversation_id = await conversation(client)
+    file_id = str(uuid.uuid4())
+    old = b"o" * (3 * CHUNK_SIZE)
+    assert (await upload_raw(client, conversation_id, old, file_id=file_id)).status_code == 201
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2, init=init_connection)
+    try:
+        connect = functools.partial(checked_out, pool, 5)
+        async with connect() as conn:
+            download = await files.open_download(
+                conn, LOCAL, uuid.UUID(conversation_id), uuid.UUID(file_id)
+            )
+        assert download.file.sha256 == hashlib.sha256(old).hexdigest()
+        url = f"/v1/conversations/{conversation_id}/files/{file_id}"
+        assert (await client.delete(url)).status_code == 204
+        new = b"n" * (3 * CHUNK_SIZE)
+        assert (await upload_raw(client, conversation_id, new, file_id=file_id)).status_code == 201
+        received: list[bytes] = []
+
+        async def read_all() -> None:
+            async for piece in files.content(connect, download, first=0, last=len(old) - 1):
+                received.append(piece)
+
+        with pytest.raises(NotFound, match="deleted during the download"):
+            await read_all()
+        assert b"n" not in b"".join(received)
+    finally:
+        await pool.close()
+
+
+async def test_a_part_whose_media_type_is_not_ascii_is_refused_at_upload(
+    client: Client, db: psycopg.Connection
+) -> None:
+    """Its type would go back out as a header: refused when it comes in, not a 500 later."""
+    conversation_id = await conversation(client)
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n'
+        b"Content-Type: text/\xe4\xb8\xad\r\n\r\nx\r\n--B--\r\n"
+    )
+    response = await client.post(
+        f"/v1/conversations/{conversation_id}/files",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=B"},
+    )
+    assert_problem(response, 422, "content_type")
+    assert storage(db) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("digits", [5000, 30])
+async def test_a_range_of_thousands_of_digits_is_unsatisfiable_not_a_500(
+    client: Client, digits: int
+) -> None:
+    conversation_id = await conversation(client)
+    stored = (await upload_raw(client, conversation_id, b"0123456789")).json()
+    response = await client.get(
+        f"/v1/conversations/{conversation_id}/files/{stored['id']}/content",
+        headers={"Range": f"bytes={'9' * digits}-"},
+    )
+    assert_problem(response, 416, "Range")

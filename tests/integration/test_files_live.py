@@ -144,3 +144,22 @@ async def test_a_large_file_streams_through_in_constant_memory(
     print(f"80 MiB upload + download: peak RSS grew {growth:.1f} MiB over {baseline:.0f} MiB")
     assert growth < 30
     assert_no_orphans(db)
+
+
+async def test_concurrent_uploads_cannot_pass_the_conversation_cap_together(
+    database_url: str, api_key: str, db: psycopg.Connection
+) -> None:
+    """Each upload alone fits; together they would not. The cap holds: an upload that waited
+    for the conversation's lock counts the files committed meanwhile."""
+    piece = 300 * 1024
+    with live_service(database_url, max_conversation_file_bytes=str(MIB)) as (base, _):
+        async with httpx.AsyncClient(base_url=base, headers=bearer(api_key), timeout=60) as client:
+            conversation_id = await new_conversation(client)
+            responses = await asyncio.gather(
+                *(upload(client, conversation_id, os.urandom(piece)) for _ in range(10))
+            )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [201] * 3 + [413] * 7, statuses
+    total = db.execute("SELECT sum(size) FROM files").fetchone()
+    assert total == (3 * piece,)
+    assert_no_orphans(db)

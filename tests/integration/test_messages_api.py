@@ -311,3 +311,11 @@ async def test_an_append_naming_another_user_than_the_conversations_is_a_conflic
     )
     assert stored_counts(db, conversation_id) == (3, 3, 3)
     assert stored_counts(db, visitor_conversation) == (0, 0, 0)
+
+
+async def test_json_nested_deeper_than_the_decoder_follows_is_a_400(client: Client) -> None:
+    _, url = new_conversation()
+    deep = '{"messages": [{"role": "user", "content": "x", "metadata": {"a": ' + "[" * 2000
+    deep += "]" * 2000 + "}}]}"
+    response = await client.post(url, content=deep, headers={"Content-Type": "application/json"})
+    assert_problem(response, 400, "body")
