@@ -45,7 +45,8 @@ def server(named_url: str | None) -> Iterator[str]:
         return
     directory = Path(tempfile.mkdtemp(prefix="chatkeep-bench-"))
     directory.chmod(0o755)
-    embedded = EmbeddedPostgres(directory, server_options=SERVER_OPTIONS)
+    # TCP, as a deployed database is reached (and pgbench's -h/-p in bench/run.py need it).
+    embedded = EmbeddedPostgres(directory, server_options=SERVER_OPTIONS, tcp=True)
     try:
         yield _fresh_database(embedded.start())
     finally:

@@ -57,7 +57,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         embedded = EmbeddedPostgres(Path(settings.data_dir))
         database_url = embedded.start()
         print(
-            f"chatkeep: embedded PostgreSQL at {database_url} (data in {embedded.pgdata})",
+            f"chatkeep: embedded PostgreSQL at {redacted(database_url)} "
+            f"(data in {embedded.pgdata}, password in {embedded.password_file})",
             flush=True,
         )
     try:

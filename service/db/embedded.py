@@ -3,18 +3,24 @@
 Used by ``chatkeep serve`` when DATABASE_URL is unset, and by the test suite when the environment
 names no server. PostgreSQL refuses to run as root, so as root the server runs as an unprivileged
 user (``postgres`` unless CHATKEEP_PG_USER says otherwise).
+
+Only its owner reaches it: the superuser logs in with a password (SCRAM) generated into the data
+directory, over a socket in a private directory; TCP (127.0.0.1) only when asked for.
 """
 
 from __future__ import annotations
 
 import os
 import pwd
+import re
+import secrets
 import shutil
 import socket
 import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -22,6 +28,11 @@ from psycopg import sql
 SUPERUSER = "chatkeep"
 DEFAULT_DATABASE = "chatkeep"
 START_TIMEOUT_SECONDS = 60
+# PostgreSQL's limit on a Unix socket's path (sun_path without its terminating NUL).
+MAX_SOCKET_PATH_BYTES = 107
+# A rule (not a comment) of pg_hba.conf letting everyone in, as `initdb --auth trust` wrote them
+# for data directories of chatkeep before passwords.
+TRUST_RULE = re.compile(r"^(?![ \t]*#)(.*[ \t])trust(?=\s|$)", re.MULTILINE)
 # Options for throwaway test servers: durability is pointless there and costs seconds.
 NON_DURABLE = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 
@@ -83,12 +94,16 @@ class EmbeddedPostgres:
     data_dir: Path
     database: str = DEFAULT_DATABASE
     server_options: dict[str, str] | None = None
+    # Also listen on 127.0.0.1 (for clients that need a host and port); the socket is always there.
+    tcp: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
         self.pgdata = self.data_dir / "pgdata"
         self.logfile = self.data_dir / "postgres.log"
         self.port_file = self.data_dir / "port"
+        self.password_file = self.data_dir / "password"
+        self.socket_dir = self.data_dir / "socket"
         self.bindir = find_bindir()
         self._user = self._server_user()
 
@@ -106,10 +121,13 @@ class EmbeddedPostgres:
                 f"{name!r} (or name another with CHATKEEP_PG_USER)"
             ) from None
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         user = self._user
         result = subprocess.run(
             [str(self.bindir / args[0]), *args[1:]],
+            input=stdin,
             capture_output=True,
             text=True,
             check=False,
@@ -125,11 +143,42 @@ class EmbeddedPostgres:
             )
         return result
 
+    def _give(self, path: Path) -> None:
+        """Hand ``path`` to the server's user (when we are root; otherwise it is ours already)."""
+        if self._user:
+            os.chown(path, self._user.pw_uid, self._user.pw_gid)
+
     def _prepare_directory(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._user:
             self._check_reachable(self._user)
-            os.chown(self.data_dir, self._user.pw_uid, self._user.pw_gid)
+        self._give(self.data_dir)
+        # Whoever can enter this directory can try the socket: only the server's user (and root).
+        self.socket_dir.mkdir(mode=0o700, exist_ok=True)
+        self.socket_dir.chmod(0o700)
+        self._give(self.socket_dir)
+
+    def _create_password(self) -> bool:
+        """Generate the superuser's password unless there is one; True when it is new."""
+        try:
+            fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            self.password_file.chmod(0o600)
+            return False
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        # initdb, running as the server's user, reads it.
+        self._give(self.password_file)
+        return True
+
+    def _password(self) -> str:
+        try:
+            return self.password_file.read_text().strip()
+        except OSError as exc:
+            raise EmbeddedError(
+                f"cannot read the embedded server's password ({exc.strerror}: "
+                f"{self.password_file}): run chatkeep as the user that started the server"
+            ) from None
 
     def _check_reachable(self, user: pwd.struct_passwd) -> None:
         """The server user must be able to enter every directory above the data directory."""
@@ -156,13 +205,53 @@ class EmbeddedPostgres:
             "--username",
             SUPERUSER,
             "--auth",
-            "trust",
+            "scram-sha-256",
+            "--pwfile",
+            str(self.password_file),
             "--encoding",
             "UTF8",
             "--locale",
             "C",
             *(["--no-sync"] if self.server_options else []),
         )
+
+    def _trusts_everyone(self) -> bool:
+        """Whether an older chatkeep initialised the directory (initdb --auth trust)."""
+        return bool(TRUST_RULE.search((self.pgdata / "pg_hba.conf").read_text()))
+
+    def _running_without_password(self) -> EmbeddedError:
+        return EmbeddedError(
+            f"the embedded server in {self.data_dir} runs without the password of "
+            f"{self.password_file} (an older chatkeep started it, letting every local user in, "
+            f"or the file was removed): stop it (stop that `chatkeep serve`, or run `pg_ctl stop "
+            f"--pgdata {self.pgdata}` as the server's user), then run `chatkeep serve` again, "
+            f"which sets the password and keeps the data"
+        )
+
+    def _set_password(self) -> None:
+        """Give the superuser the file's password; where pg_hba.conf said trust (directories of
+        older versions), ask for it."""
+        if self.is_running():
+            raise self._running_without_password()
+        # Single-user mode: no server, so nobody can connect while the rules still say trust.
+        self._run(
+            "postgres",
+            "--single",
+            "-D",
+            str(self.pgdata),
+            "-c",
+            "exit_on_error=on",
+            # An error must not print the statement: it holds the password.
+            "-c",
+            "log_min_error_statement=panic",
+            "postgres",
+            stdin=(
+                "SET password_encryption = 'scram-sha-256';\n"
+                f"ALTER ROLE {SUPERUSER} PASSWORD '{self._password()}';\n"
+            ),
+        )
+        hba = self.pgdata / "pg_hba.conf"
+        hba.write_text(TRUST_RULE.sub(r"\1scram-sha-256", hba.read_text()))
 
     def is_running(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
@@ -177,25 +266,51 @@ class EmbeddedPostgres:
         except (OSError, ValueError):
             return None
 
-    def url(self, port: int | None = None) -> str:
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{port or self._saved_port()}/{self.database}"
+    def url(self, database: str | None = None) -> str:
+        """The server's URL, password included; over the socket unless TCP was asked for."""
+        login = f"{SUPERUSER}:{quote(self._password(), safe='')}"
+        name = database or self.database
+        port = self._saved_port()
+        if self.tcp:
+            return f"postgresql://{login}@127.0.0.1:{port}/{name}"
+        return f"postgresql://{login}@/{name}?host={quote(str(self.socket_dir))}&port={port}"
 
     def running_url(self) -> str | None:
         """The URL of this data directory's server if it is up (e.g. for `chatkeep check`)."""
-        return self.url() if self.is_running() and self._saved_port() else None
+        if not (self.is_running() and self._saved_port()):
+            return None
+        if self._trusts_everyone():
+            raise self._running_without_password()
+        return self.url()
+
+    def _choose_port(self) -> int:
+        saved = self._saved_port()
+        # Without TCP the port only names the socket file, which no one else can take.
+        if saved and (not self.tcp or _port_is_free(saved)):
+            return saved
+        return _free_port()
 
     def start(self) -> str:
         """Start the server (initialising the directory on first use); returns its URL."""
         self._prepare_directory()
+        # Before initdb, which reads it.
+        new_password = self._create_password()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initialise()
+        elif new_password or self._trusts_everyone():
+            self._set_password()
         if not self.is_running():
-            saved = self._saved_port()
-            port = saved if saved and _port_is_free(saved) else _free_port()
+            port = self._choose_port()
+            socket_path = self.socket_dir / f".s.PGSQL.{port}"
+            if len(os.fsencode(socket_path)) > MAX_SOCKET_PATH_BYTES:
+                raise EmbeddedError(
+                    f"the socket path {socket_path} is longer than PostgreSQL "
+                    f"allows ({MAX_SOCKET_PATH_BYTES} bytes): choose a shorter CHATKEEP_DATA_DIR"
+                )
             options = {
                 "port": str(port),
-                "listen_addresses": "127.0.0.1",
-                "unix_socket_directories": str(self.data_dir),
+                "listen_addresses": "127.0.0.1" if self.tcp else "''",
+                "unix_socket_directories": str(self.socket_dir),
                 **(self.server_options or {}),
             }
             self._run(
@@ -216,7 +331,7 @@ class EmbeddedPostgres:
         return self.url()
 
     def _create_database(self) -> None:
-        with psycopg.connect(self.url().rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
             found = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
             ).fetchone()

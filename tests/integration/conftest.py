@@ -59,11 +59,17 @@ def pytest_configure(config: pytest.Config) -> None:
     global _throwaway  # noqa: PLW0603 - one server per test session
     server = _named_server()
     if server is None:
+        # TCP: pytest-postgresql and url_of below want a host and a port.
         _throwaway = EmbeddedPostgres(
-            Path(tempfile.mkdtemp(prefix="chatkeep-tests-")), server_options=NON_DURABLE
+            Path(tempfile.mkdtemp(prefix="chatkeep-tests-")), server_options=NON_DURABLE, tcp=True
         )
         url = urlsplit(_throwaway.start())
-        server = {"host": url.hostname, "port": url.port, "user": url.username, "password": ""}
+        server = {
+            "host": url.hostname,
+            "port": url.port,
+            "user": url.username,
+            "password": url.password,
+        }
     config.option.postgresql_host = server["host"]
     config.option.postgresql_port = server["port"]
     config.option.postgresql_user = server["user"]

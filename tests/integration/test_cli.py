@@ -122,7 +122,8 @@ def test_serve_without_database_url_runs_on_embedded_postgres(server_reachable_d
         assert appended.status_code == 201
     finally:
         output = live.stop(process)
-    assert "embedded PostgreSQL at postgresql://" in output
+    assert "embedded PostgreSQL at postgresql://chatkeep:***@/chatkeep?host=" in output
+    assert (data_dir / "password").read_text().strip() not in output
     assert not EmbeddedPostgres(data_dir).is_running()
 
     # A restart reuses the data directory: what was stored is still there.
@@ -137,7 +138,8 @@ def test_serve_without_database_url_runs_on_embedded_postgres(server_reachable_d
         key_id = created_key.stdout.split("_")[1]
         assert key_id in listed.stdout
         assert "newcomer" in listed.stdout
-        assert _keys(data_dir, "revoke", key_id).returncode == 0
+        revoked = _keys(data_dir, "revoke", key_id)
+        assert revoked.returncode == 0, revoked.stdout + revoked.stderr
         assert _keys(data_dir, "revoke", key_id).returncode == 1
         assert httpx.get(f"{base}/v1/conversations", headers=auth).status_code == 401
     finally:
