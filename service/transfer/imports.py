@@ -9,7 +9,7 @@ import hashlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -28,6 +28,7 @@ from service.transfer.report import Report
 from service.transfer.source_tree import SourceTree
 
 Progress = Callable[[int], object]
+L = TypeVar("L", bound=msgspec.Struct)
 
 
 class _Run:
@@ -210,15 +211,22 @@ class _Lines:
     def push_back(self, item: tuple[str, ndjson.Line]) -> None:
         self.ahead = item
 
-    def next_chunk(self, file_id: UUID) -> ndjson.FileChunkLine | None:
-        """The next line if it is a chunk of file ``file_id`` (else it stays unread)."""
+    def next_of(self, kind: type[L], belongs: Callable[[L], bool]) -> tuple[str, L] | None:
+        """The next line if it is a ``kind`` line that ``belongs``; else None, and that line
+        stays unread."""
         item = self.next()
         if item is None:
             return None
-        if isinstance(item[1], ndjson.FileChunkLine) and item[1].file_id == file_id:
-            return item[1]
+        where, line = item
+        if isinstance(line, kind) and belongs(line):
+            return where, line
         self.push_back(item)
         return None
+
+    def next_chunk(self, file_id: UUID) -> ndjson.FileChunkLine | None:
+        """The next line if it is a chunk of file ``file_id``."""
+        item = self.next_of(ndjson.FileChunkLine, lambda chunk: chunk.file_id == file_id)
+        return None if item is None else item[1]
 
 
 class _NdjsonReader:
@@ -322,20 +330,16 @@ class _NdjsonReader:
             created = conversation is not None and await stack.enter_async_context(
                 self.run.loader.with_rows(conversation)
             )
-            item: tuple[str, ndjson.Line] | None = (where, first)
+            item: tuple[str, ndjson.FileLine] | None = (where, first)
             while item is not None:
                 line_where, line = item
-                if not (
-                    isinstance(line, ndjson.FileLine)
-                    and line.conversation_id == first.conversation_id
-                ):
-                    self.lines.push_back(item)
-                    break
                 self.files += 1
                 if created:
                     await self._file(line, line_where)
                 self._skip_chunks(line.id)
-                item = self.lines.next()
+                item = self.lines.next_of(
+                    ndjson.FileLine, lambda file: file.conversation_id == first.conversation_id
+                )
 
     async def _file(self, line: ndjson.FileLine, where: str) -> None:
         """One file restored exactly: its id, name, type and time, its bytes verified against

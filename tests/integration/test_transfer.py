@@ -3,9 +3,14 @@ row by row: odd sources, idempotent re-runs, crash recovery, verification and ro
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import os
 import sqlite3
+import stat
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,7 +19,8 @@ import psycopg
 import pytest
 
 from service.cli import main
-from service.transfer import loader
+from service.store.files import CHUNK_SIZE
+from service.transfer import extras, loader
 from service.transfer.cleaning import ID_NAMESPACE
 
 HUGE = "x" * (3 * 1024 * 1024)
@@ -395,3 +401,307 @@ def test_a_repeated_sqlite_session_id_is_imported_once(
     assert chatkeep("import", "sqlite", *namespace, str(source)) == 0
     assert "duplicate session id" in capsys.readouterr().err
     assert counts(db) == (4, 9)
+
+
+SECRET = b"outside the import directory"
+
+
+def test_the_files_importer_reads_nothing_through_links_or_special_files(
+    env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "outside"
+    (outside / "dir").mkdir(parents=True)
+    (outside / "secret.txt").write_bytes(SECRET)
+    (outside / "dir" / "secret.txt").write_bytes(SECRET)
+    write_json(outside / "chat.json", [{"role": "user", "content": SECRET.decode()}])
+    root = make_file_store(tmp_path / "store")
+    (root / "a" / "env").symlink_to(outside / "secret.txt")  # an attachment
+    (root / "a" / "sub").symlink_to(outside / "dir")  # a directory among the attachments
+    os.mkfifo(root / "a" / "pipe")  # would block a reader forever
+    (root / "linked.json").symlink_to(outside / "chat.json")  # a conversation file
+    write_json(root / "f.json", {"id": "chat-f", "messages": []})
+    (root / "f").symlink_to(outside / "dir")  # a conversation's attachment directory
+    (root / "prompts" / "leak.txt").symlink_to(outside / "secret.txt")
+    assert chatkeep("import", "files", str(root)) == 0
+    out, err = capsys.readouterr()
+    for path, what in [
+        (root / "a" / "env", "a symbolic link"),
+        (root / "a" / "sub", "a symbolic link"),
+        (root / "a" / "pipe", "a FIFO"),
+        (root / "linked.json", "a symbolic link"),
+        (root / "f", "a symbolic link"),
+        (root / "prompts" / "leak.txt", "a symbolic link"),
+    ]:
+        assert f"{path}: {what}; not read (skipped)" in err
+    assert "2 files" in out
+    leaked = db.execute(
+        "SELECT (SELECT count(*) FROM blob_chunks WHERE position(%(s)s IN data) > 0)"
+        " + (SELECT count(*) FROM messages WHERE content = %(t)s)"
+        " + (SELECT count(*) FROM prompt_versions WHERE content = %(t)s)",
+        {"s": SECRET, "t": SECRET.decode()},
+    ).fetchone()
+    assert leaked == (0,)
+    assert sorted(row[0] for row in db.execute("SELECT filename FROM files")) == [
+        "img.png",
+        "notes.txt",
+    ]
+    assert db.execute("SELECT count(*) FROM conversations WHERE title IS NULL").fetchone() == (2,)
+
+
+def test_attachments_are_never_added_to_a_conversation_that_existed_before(
+    env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """a.json's id is 'chat-a'; someone's conversation already has the id derived from it."""
+    existing = uuid.uuid5(ID_NAMESPACE, "files\x1fchat-a")
+    db.execute(
+        "INSERT INTO conversations (id, user_id, title) VALUES (%s, 'bob', 'Bob''s')", (existing,)
+    )
+    root = make_file_store(tmp_path / "store")
+    assert chatkeep("import", "files", str(root)) == 1  # its messages differ from the source
+    out = capsys.readouterr().out
+    assert "1 already present" in out
+    assert "0 files" in out
+    assert db.execute("SELECT count(*) FROM files").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM blobs").fetchone() == (0,)
+
+
+def test_a_crash_while_attaching_leaves_no_conversation_without_its_files(
+    env: str,
+    db: psycopg.Connection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = make_file_store(tmp_path / "store")
+    real_attachment = extras.Extras.attachment
+    calls = 0
+
+    async def crash_on_second(self: extras.Extras, *args: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return await real_attachment(self, *args)
+
+    monkeypatch.setattr(extras.Extras, "attachment", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        chatkeep("import", "files", str(root))
+    assert (
+        db.execute("SELECT count(*) FROM conversations WHERE title = 'From files'").fetchone()[0]
+        == 0
+    )
+    assert db.execute("SELECT count(*) FROM files").fetchone() == (0,)
+    monkeypatch.setattr(extras.Extras, "attachment", real_attachment)
+    capsys.readouterr()
+    assert chatkeep("import", "files", str(root)) == 0
+    assert "2 files" in capsys.readouterr().out
+    assert chatkeep("import", "files", str(root)) == 0
+    assert "0 files" in capsys.readouterr().out
+    attached = db.execute(
+        "SELECT f.filename FROM files f JOIN conversations c ON c.id = f.conversation_id "
+        "WHERE c.title = 'From files' ORDER BY 1"
+    ).fetchall()
+    assert attached == [("img.png",), ("notes.txt",)]
+
+
+def file_rows(url: str) -> list[tuple[Any, ...]]:
+    """Every file with its bytes, straight from PostgreSQL."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT f.conversation_id, f.id, f.filename, f.content_type, f.size, f.created_at, "
+            "b.sha256, (SELECT string_agg(data, ''::bytea ORDER BY n) FROM blob_chunks "
+            "WHERE blob_id = b.id) FROM files f JOIN blobs b ON b.id = f.blob_id ORDER BY 1, 2"
+        ).fetchall()
+
+
+def blob_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM blobs").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def store_with_files(root: Path) -> Path:
+    """make_file_store, with a file of several chunks and the same content in two
+    conversations (stored once)."""
+    make_file_store(root)
+    (root / "a" / "deep").mkdir()
+    (root / "a" / "deep" / "big.bin").write_bytes(os.urandom(5 * CHUNK_SIZE + 123))
+    (root / "c").mkdir()
+    (root / "c" / "copy.png").write_bytes((root / "a" / "img.png").read_bytes())
+    (root / "c" / "empty.txt").write_bytes(b"")
+    return root
+
+
+def exported(env: str, tmp_path: Path) -> Path:
+    """A full export (v2) of the file store above."""
+    assert chatkeep("import", "files", str(store_with_files(tmp_path / "store"))) == 0
+    dump = tmp_path / "dump.ndjson"
+    assert chatkeep("export", "--output", str(dump)) == 0
+    return dump
+
+
+def test_an_export_with_files_round_trips_exactly(
+    env: str, tmp_path: Path, empty_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dump = exported(env, tmp_path)
+    assert stat.S_IMODE(dump.stat().st_mode) == 0o600
+    lines = [json.loads(line) for line in dump.read_text().splitlines()]
+    assert lines[0]["version"] == 2
+    assert lines[-1]["files"] == 5
+    assert [line["type"] for line in lines].count("file_chunk") == 1 + 2 + 6 + 2 + 0
+    again = tmp_path / "again.ndjson"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", empty_database_url)
+        assert chatkeep("migrate") == 0
+        capsys.readouterr()
+        assert chatkeep("import", "ndjson", str(dump)) == 0
+        assert "5 files" in capsys.readouterr().out
+        assert chatkeep("import", "ndjson", str(dump)) == 0  # a re-run adds nothing
+        out = capsys.readouterr().out
+        assert "imported 0 conversations, 0 messages" in out
+        assert "0 files" in out
+        again.touch(mode=0o644)
+        assert chatkeep("export", "--output", str(again)) == 0
+    assert stat.S_IMODE(again.stat().st_mode) == 0o600
+    assert file_rows(env) == file_rows(empty_database_url)
+    assert len(file_rows(env)) == 5
+    assert blob_count(empty_database_url) == blob_count(env) == 4  # copy.png is img.png
+    skip_header = slice(1, None)
+    assert dump.read_text().splitlines()[skip_header] == again.read_text().splitlines()[skip_header]
+
+
+@pytest.mark.parametrize("tamper", ["chunk", "size"])
+def test_a_tampered_file_fails_verification_and_is_not_stored(
+    env: str,
+    tmp_path: Path,
+    empty_database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    tamper: str,
+) -> None:
+    dump = exported(env, tmp_path)
+    lines = [json.loads(line) for line in dump.read_text().splitlines()]
+    target = next(line for line in lines if line.get("filename") == "big.bin")
+    if tamper == "size":
+        target["size"] -= 1
+    else:
+        chunk = next(
+            line
+            for line in lines
+            if line["type"] == "file_chunk" and line["file_id"] == target["id"]
+        )
+        data = bytearray(base64.b64decode(chunk["data"]))
+        data[7] ^= 0xFF
+        chunk["data"] = base64.b64encode(data).decode()
+    dump.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", empty_database_url)
+        assert chatkeep("migrate") == 0
+        capsys.readouterr()
+        assert chatkeep("import", "ndjson", str(dump)) == 1
+    _, err = capsys.readouterr()
+    assert f"VERIFICATION FAILED: file {target['id']}" in err
+    restored = [row[2] for row in file_rows(empty_database_url)]
+    assert "big.bin" not in restored
+    assert len(restored) == 4
+
+
+def test_a_version_1_export_still_imports(
+    env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The example of docs/EXPORT_FORMAT.md's version 1."""
+    conversation = "6038f43a-f2df-5b9b-ad8a-92cfa10adb49"
+    v1 = [
+        {
+            "type": "header",
+            "format": "chatkeep",
+            "version": 1,
+            "exported_at": "2026-11-23T13:28:09.515074Z",
+            "user_id": "alice",
+            "conversation_id": None,
+        },
+        {
+            "type": "conversation",
+            "id": conversation,
+            "user_id": "alice",
+            "owner": None,
+            "title": "Planning",
+            "metadata": {},
+            "message_count": 1,
+            "last_seq": 1,
+            "created_at": "2024-01-01T10:00:00Z",
+            "updated_at": "2024-01-01T11:00:00Z",
+        },
+        {
+            "type": "message",
+            "conversation_id": conversation,
+            "seq": 1,
+            "id": "2f7e4156-6521-5d06-b0ff-b4df28f7858c",
+            "role": "user",
+            "content": "hello",
+            "topic": None,
+            "metadata": {},
+            "created_at": "2024-01-01T10:00:00Z",
+        },
+        {"type": "end", "conversations": 1, "messages": 1, "prompt_versions": 0},
+    ]
+    dump = tmp_path / "v1.ndjson"
+    dump.write_text("".join(json.dumps(line) + "\n" for line in v1))
+    assert chatkeep("import", "ndjson", str(dump)) == 0
+    assert "all match" in capsys.readouterr().out
+    assert stored(db) == {"Planning": [(1, "user", "hello", {})]}
+
+
+# The child prints the peak of the memory Python allocated while it exported (tracemalloc: the
+# process's peak resident set is set by importing the service, before the export starts).
+PEAK_MEMORY = (
+    "import sys, tracemalloc\n"
+    "from service.cli import main\n"
+    "tracemalloc.start()\n"
+    "code = main(sys.argv[1:])\n"
+    "print(tracemalloc.get_traced_memory()[1], file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+BIG_CHUNKS = 256  # 64 MiB
+
+
+def test_an_export_streams_a_large_file_in_constant_memory(
+    env: str, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """A 64 MiB file is exported holding a few chunks at a time: holding the file would take
+    64 MiB, its base64 85 more."""
+    conversation_id = uuid.uuid4()
+    db.execute("INSERT INTO conversations (id) VALUES (%s)", (conversation_id,))
+    blob = db.execute(
+        "INSERT INTO blobs (chunk_size) VALUES (%s) RETURNING id", (CHUNK_SIZE,)
+    ).fetchone()
+    assert blob is not None
+    db.execute(
+        "INSERT INTO blob_chunks (blob_id, n, data) SELECT %s, n, "
+        "decode(repeat(md5(n::text), %s), 'hex') FROM generate_series(0, %s - 1) n",
+        (blob[0], CHUNK_SIZE // 16, BIG_CHUNKS),
+    )
+    db.execute(
+        "UPDATE blobs SET size = %s, sha256 = (SELECT sha256(string_agg(data, ''::bytea "
+        "ORDER BY n)) FROM blob_chunks WHERE blob_id = %s) WHERE id = %s",
+        (BIG_CHUNKS * CHUNK_SIZE, blob[0], blob[0]),
+    )
+    db.execute(
+        "INSERT INTO files (conversation_id, id, blob_id, filename, content_type, size) "
+        "VALUES (%s, %s, %s, 'data.bin', 'application/octet-stream', %s)",
+        (conversation_id, uuid.uuid4(), blob[0], BIG_CHUNKS * CHUNK_SIZE),
+    )
+    out = tmp_path / "big.ndjson"
+    argv = ["export", "--conversation", str(conversation_id), "--output", str(out)]
+    child = subprocess.run(
+        [sys.executable, "-c", PEAK_MEMORY, *argv],
+        env={**os.environ, "DATABASE_URL": env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak = int(child.stderr.strip().splitlines()[-1])
+    with out.open("rb") as dump:
+        kinds = [json.loads(line)["type"] for line in dump]
+    assert kinds.count("file_chunk") == BIG_CHUNKS
+    assert peak < 16 * 1024 * 1024, peak
