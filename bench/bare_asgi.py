@@ -25,6 +25,7 @@ from service.history.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
 MESSAGES = re.compile(r"^/v1/conversations/([0-9a-f-]{36})/messages$")
 TRUSTED = LOCAL.scope()
 PAGE = 50
+MAX_PAGE_BYTES = get_settings().max_page_bytes
 LIST_PAGE = 20
 _encode = msgspec.json.Encoder().encode
 _batch = msgspec.json.Decoder(MessageBatch).decode
@@ -48,6 +49,7 @@ async def _latest(conn: Any, conversation_id: uuid.UUID) -> dict[str, Any]:
         after_seq=NO_LOWER_BOUND,
         before_seq=NO_UPPER_BOUND,
         max_rows=PAGE + 1,
+        max_bytes=MAX_PAGE_BYTES,
         **TRUSTED,
     )
     items = [dict(row) for row in rows[:PAGE]]

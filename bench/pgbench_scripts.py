@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.core.cursor import START
+from service.core.settings import Settings
 from service.db.queries import load_queries, substitute_parameters
 from service.db.resources import SQL_DIR
 from service.history.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
@@ -32,6 +33,7 @@ def latest(conversation: str) -> str:
         "after_seq": str(NO_LOWER_BOUND),
         "before_seq": str(NO_UPPER_BOUND),
         "max_rows": "51",
+        "max_bytes": str(Settings().max_page_bytes),
     }
     return statement("messages.page_backward", values) + ";\n"
 

@@ -6,62 +6,108 @@
 -- once per message as a join would, and a conversation outside the scope yields no rows at all.
 -- find_by_ids and append_batch take no scope: they run only inside an append's transaction,
 -- after conversations.lock_for_append has checked the scope and locked the conversation.
+--
+-- History pages are bounded twice: at most :max_rows messages, and no message starts a page
+-- once the ones before it carry :max_bytes of content and metadata (running_bytes, the last
+-- column, counts them; octet_length reads a stored text's size without decompressing it). So a
+-- page of large messages stops early, with the message that crosses the budget last.
 
 -- name: page_backward :many
 -- The newest :max_rows messages of conversation :conversation_id with
--- :after_seq < seq < :before_seq, newest first: one backward range scan of the primary key.
-SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
-FROM messages m
-WHERE EXISTS (
-        SELECT 1 FROM conversations c
-        WHERE c.id = :conversation_id
-          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
-    )
-  AND m.conversation_id = :conversation_id AND m.seq > :after_seq AND m.seq < :before_seq
-ORDER BY m.seq DESC
-LIMIT :max_rows;
+-- :after_seq < seq < :before_seq, newest first, within the byte budget: one backward range
+-- scan of the primary key.
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, running_bytes
+FROM (
+    SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
+    FROM (
+        SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
+               m.created_at, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+        FROM messages m
+        WHERE EXISTS (
+                SELECT 1 FROM conversations c
+                WHERE c.id = :conversation_id
+                  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+            )
+          AND m.conversation_id = :conversation_id
+          AND m.seq > :after_seq AND m.seq < :before_seq
+        ORDER BY m.seq DESC
+        LIMIT :max_rows
+    ) page
+) counted
+WHERE running_bytes - bytes < :max_bytes
+ORDER BY seq DESC;
 
 -- name: page_forward :many
 -- The oldest :max_rows messages of conversation :conversation_id with
--- :after_seq < seq < :before_seq, oldest first.
-SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
-FROM messages m
-WHERE EXISTS (
-        SELECT 1 FROM conversations c
-        WHERE c.id = :conversation_id
-          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
-    )
-  AND m.conversation_id = :conversation_id AND m.seq > :after_seq AND m.seq < :before_seq
-ORDER BY m.seq ASC
-LIMIT :max_rows;
+-- :after_seq < seq < :before_seq, oldest first, within the byte budget.
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, running_bytes
+FROM (
+    SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
+    FROM (
+        SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
+               m.created_at, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+        FROM messages m
+        WHERE EXISTS (
+                SELECT 1 FROM conversations c
+                WHERE c.id = :conversation_id
+                  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+            )
+          AND m.conversation_id = :conversation_id
+          AND m.seq > :after_seq AND m.seq < :before_seq
+        ORDER BY m.seq ASC
+        LIMIT :max_rows
+    ) page
+) counted
+WHERE running_bytes - bytes < :max_bytes
+ORDER BY seq ASC;
 
 -- name: topic_page_backward :many
 -- Like page_backward, within topic :topic (a range scan of messages_topic_seq).
-SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
-FROM messages m
-WHERE EXISTS (
-        SELECT 1 FROM conversations c
-        WHERE c.id = :conversation_id
-          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
-    )
-  AND m.conversation_id = :conversation_id AND m.topic = :topic
-  AND m.seq > :after_seq AND m.seq < :before_seq
-ORDER BY m.seq DESC
-LIMIT :max_rows;
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, running_bytes
+FROM (
+    SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
+    FROM (
+        SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
+               m.created_at, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+        FROM messages m
+        WHERE EXISTS (
+                SELECT 1 FROM conversations c
+                WHERE c.id = :conversation_id
+                  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+            )
+          AND m.conversation_id = :conversation_id
+      AND m.topic = :topic
+          AND m.seq > :after_seq AND m.seq < :before_seq
+        ORDER BY m.seq DESC
+        LIMIT :max_rows
+    ) page
+) counted
+WHERE running_bytes - bytes < :max_bytes
+ORDER BY seq DESC;
 
 -- name: topic_page_forward :many
 -- Like page_forward, within topic :topic.
-SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
-FROM messages m
-WHERE EXISTS (
-        SELECT 1 FROM conversations c
-        WHERE c.id = :conversation_id
-          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
-    )
-  AND m.conversation_id = :conversation_id AND m.topic = :topic
-  AND m.seq > :after_seq AND m.seq < :before_seq
-ORDER BY m.seq ASC
-LIMIT :max_rows;
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, running_bytes
+FROM (
+    SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
+    FROM (
+        SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
+               m.created_at, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+        FROM messages m
+        WHERE EXISTS (
+                SELECT 1 FROM conversations c
+                WHERE c.id = :conversation_id
+                  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+            )
+          AND m.conversation_id = :conversation_id
+      AND m.topic = :topic
+          AND m.seq > :after_seq AND m.seq < :before_seq
+        ORDER BY m.seq ASC
+        LIMIT :max_rows
+    ) page
+) counted
+WHERE running_bytes - bytes < :max_bytes
+ORDER BY seq ASC;
 
 -- name: get :one
 -- Message :message_id of conversation :conversation_id, within the caller's scope.

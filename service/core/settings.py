@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_batch: int = 100
     max_page: int = 1000
     default_page: int = 50
+    # Content and metadata bytes a history page carries at most (it stops early and says so
+    # with next_cursor); one message alone may be larger.
+    max_page_bytes: int = 4 * MIB
     max_body_bytes: int = 16 * MIB
     # Attachments: one file, and all files of one conversation (uploads are streamed, so these
     # are not bounded by max_body_bytes).
@@ -103,6 +106,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_batch": self.max_batch,
             "max_page": self.max_page,
             "default_page": self.default_page,
+            "max_page_bytes": self.max_page_bytes,
             "max_body_bytes": self.max_body_bytes,
             "max_file_bytes": self.max_file_bytes,
             "max_conversation_file_bytes": self.max_conversation_file_bytes,

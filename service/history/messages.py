@@ -58,9 +58,7 @@ async def _lock(
     conn: Connection, conversation_id: UUID, principal: Principal, requested_user_id: str | None
 ) -> int:
     scope = principal.scope()
-    locked = await conversations.lock_for_append(
-        conn, conversation_id=conversation_id, scope=scope
-    )
+    locked = await conversations.lock_for_append(conn, conversation_id=conversation_id, scope=scope)
     if locked is None:
         user_id, visitor_hash = principal.new_conversation_owner(requested_user_id, field="user_id")
         await conversations.create_if_missing(
@@ -151,27 +149,34 @@ async def page(
 ) -> MessagePage:
     """A page of history: by default the latest ``limit``; ``before`` pages backward (newest
     below it), ``after`` forward (oldest above it). ``next_cursor`` continues in the same
-    direction."""
+    direction. A page also stops once its messages carry ``max_page_bytes`` (content and
+    metadata), so memory follows bytes, not counts; it always holds at least one message."""
     size = page_size(limit, settings)
     _check_seq_bound(before, "before")
     _check_seq_bound(after, "after")
     reject_nul(topic, "topic")
     forward = after is not None
     scope = principal.scope()
-    rows = await messages.page(
+    rows, last_running_bytes = await messages.page(
         conn,
         conversation_id=conversation_id,
         scope=scope,
         after_seq=NO_LOWER_BOUND if after is None else after,
         before_seq=NO_UPPER_BOUND if before is None else before,
         limit=size + 1,
+        max_bytes=settings.max_page_bytes,
         forward=forward,
         topic=topic,
     )
     if not rows:
         await require(conn, conversation_id, scope)
-    items = rows[:size]
-    next_cursor = items[-1].seq if len(rows) > size else None
+    if last_running_bytes > settings.max_page_bytes and len(rows) > 1:
+        # The last row is the one that crossed the budget: it starts the next page.
+        items = rows[:-1]
+        next_cursor: int | None = items[-1].seq
+    else:
+        items = rows[:size]
+        next_cursor = items[-1].seq if len(rows) > size else None
     # Rows come in paging order: oldest first when forward, newest first when backward.
     if forward != (order == "asc"):
         items.reverse()

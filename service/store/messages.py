@@ -7,7 +7,7 @@ the Struct's field order, which tests/integration/test_queries.py checks against
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from service.core.principal import Scope
@@ -24,6 +24,12 @@ PAGE_QUERIES = {
 }
 
 
+class Page(NamedTuple):
+    messages: list[Message]
+    # Content and metadata bytes of the messages up to and including the last one.
+    last_running_bytes: int
+
+
 async def page(
     conn: Connection,
     *,
@@ -32,17 +38,25 @@ async def page(
     after_seq: int,
     before_seq: int,
     limit: int,
+    max_bytes: int,
     forward: bool,
     topic: str | None,
-) -> list[Message]:
+) -> Page:
     """Up to ``limit`` messages with after_seq < seq < before_seq: the oldest of them in seq
-    order when ``forward``, else the newest, newest first."""
+    order when ``forward``, else the newest, newest first; no message after the one with
+    which their content and metadata pass ``max_bytes``."""
     key = PAGE_QUERIES[("forward" if forward else "backward", topic is not None)]
-    bounds: dict[str, Any] = {"after_seq": after_seq, "before_seq": before_seq, "max_rows": limit}
+    bounds: dict[str, Any] = {
+        "after_seq": after_seq,
+        "before_seq": before_seq,
+        "max_rows": limit,
+        "max_bytes": max_bytes,
+    }
     if topic is not None:
         bounds["topic"] = topic
     rows = await queries().many(conn, key, conversation_id=conversation_id, **scope, **bounds)
-    return [Message(*row) for row in rows]
+    # The first eight columns are a Message; the ninth is the running byte count.
+    return Page([Message(*row[:8]) for row in rows], rows[-1][8] if rows else 0)
 
 
 async def get(
