@@ -12,8 +12,14 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from uuid import UUID
 
-from service.core.attachments import DEFAULT_CONTENT_TYPE, MAX_FILENAME, Upload
-from service.core.errors import ChatkeepError
+from service.core.attachments import (
+    DEFAULT_CONTENT_TYPE,
+    MAX_FILENAME,
+    Upload,
+    clean_content_type,
+    clean_filename,
+)
+from service.core.errors import ChatkeepError, InvalidInput
 from service.core.principal import LOCAL
 from service.core.schemas import PROMPT_NAME_PATTERN, PromptPut
 from service.core.settings import Settings
@@ -67,10 +73,8 @@ class Extras:
             return await self.file(
                 conversation_id,
                 file_id=stable_id(path.relative_to(folder).as_posix(), f"{conversation_id}/files"),
-                upload=Upload(
-                    filename=path.name[:MAX_FILENAME],
-                    content_type=mimetypes.guess_type(path.name)[0] or DEFAULT_CONTENT_TYPE,
-                ),
+                filename=path.name[:MAX_FILENAME],
+                content_type=mimetypes.guess_type(path.name)[0] or DEFAULT_CONTENT_TYPE,
                 pieces=_pieces(tree, path),
                 location=str(path),
             )
@@ -83,13 +87,22 @@ class Extras:
         conversation_id: UUID,
         *,
         file_id: UUID,
-        upload: Upload,
+        filename: str,
+        content_type: str,
         pieces: AsyncIterable[bytes],
         location: str,
     ) -> bool:
         """The file stored with the upload operation (one transaction: all of it or nothing;
         a savepoint inside an import's batch), or in a dry run checked against the per-file
-        limit; whether it was (or would be) new. Refused by a limit: reported and skipped."""
+        limit; whether it was (or would be) new. Refused by a limit, or named or typed as the
+        API would refuse (they are sent back in download headers): reported and skipped."""
+        try:
+            upload = Upload(
+                filename=clean_filename(filename), content_type=clean_content_type(content_type)
+            )
+        except InvalidInput as exc:
+            self.cleaner.report.problem(location, f"bad {exc.field}: {exc.detail}", "skipped")
+            return False
         try:
             if self.dry_run:
                 size = 0

@@ -14,7 +14,6 @@ from uuid import UUID
 
 import msgspec
 
-from service.core.attachments import Upload
 from service.core.settings import Settings
 from service.db.pool import Connection
 from service.store import transfer
@@ -348,10 +347,8 @@ class _NdjsonReader:
             stored = await self.extra.file(
                 line.conversation_id,
                 file_id=line.id,
-                upload=Upload(
-                    filename=self.run.cleaner.text(line.filename, where, "filename") or "",
-                    content_type=line.content_type,
-                ),
+                filename=line.filename,
+                content_type=line.content_type,
                 pieces=self._chunks(line, where),
                 location=where,
             )

@@ -18,7 +18,7 @@ Every value is as stored: ids, seq (with any gaps deletes left), last_seq, times
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 from uuid import UUID
 
 import msgspec
@@ -73,12 +73,12 @@ class PromptVersionLine(msgspec.Struct, tag_field="type", tag="prompt_version", 
 class FileLine(msgspec.Struct, tag_field="type", tag="file", kw_only=True):
     conversation_id: UUID
     id: UUID
-    # As the files table allows them (1 to 255 characters).
-    filename: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+    filename: str
     content_type: str
-    size: Annotated[int, msgspec.Meta(ge=0)]
-    # Hex SHA-256 of the bytes the file_chunk lines after it hold.
-    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    # Size and hex SHA-256 of the bytes the file_chunk lines after it hold; the importer
+    # checks both against them (values that cannot match fail that check).
+    size: int
+    sha256: str
     created_at: datetime
 
 

@@ -99,7 +99,13 @@ class SourceTree:
                 mode = os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode
             finally:
                 os.close(fd)
-        except (FileNotFoundError, Unreadable):
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            self.refuse(path, exc.strerror or str(exc))
+            return False
+        except Unreadable as exc:
+            self.refuse(exc.path, exc.reason)
             return False
         reason = _refused(mode)
         if reason is not None:

@@ -604,6 +604,30 @@ def test_a_tampered_file_fails_verification_and_is_not_stored(
     assert len(restored) == 4
 
 
+def test_an_exported_file_named_or_typed_as_no_upload_may_be_is_skipped(
+    env: str, tmp_path: Path, empty_database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Names and types are sent back in download headers: the API's rules hold for imports."""
+    dump = exported(env, tmp_path)
+    lines = [json.loads(line) for line in dump.read_text().splitlines()]
+    files = [line for line in lines if line["type"] == "file"]
+    files[0]["filename"] = "x\r\nSet-Cookie: a=b"
+    files[1]["content_type"] = "text/html\r\nSet-Cookie: a=b"
+    dump.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATABASE_URL", empty_database_url)
+        assert chatkeep("migrate") == 0
+        capsys.readouterr()
+        assert chatkeep("import", "ndjson", str(dump)) == 0
+    out, err = capsys.readouterr()
+    assert "bad filename: control characters are not allowed (skipped)" in err
+    assert "bad content_type: not a media type" in err
+    assert "3 files" in out
+    restored = {row[1] for row in file_rows(empty_database_url)}
+    assert len(restored) == 3
+    assert not restored & {uuid.UUID(files[0]["id"]), uuid.UUID(files[1]["id"])}
+
+
 def test_a_version_1_export_still_imports(
     env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
