@@ -349,7 +349,7 @@ class _NdjsonReader:
                 file_id=line.id,
                 filename=line.filename,
                 content_type=line.content_type,
-                pieces=self._chunks(line, where),
+                pieces=self._chunks(line),
                 location=where,
             )
         except _FileMismatch as exc:
@@ -365,7 +365,7 @@ class _NdjsonReader:
                     created_at=line.created_at,
                 )
 
-    async def _chunks(self, line: ndjson.FileLine, where: str) -> AsyncIterator[bytes]:
+    async def _chunks(self, line: ndjson.FileLine) -> AsyncIterator[bytes]:
         """The bytes of the file_chunk lines after the file's line; _FileMismatch after the
         last one when they are not what the line says."""
         size = 0
