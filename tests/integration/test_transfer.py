@@ -553,6 +553,11 @@ def test_an_export_with_files_round_trips_exactly(
         patch.setenv("DATABASE_URL", empty_database_url)
         assert chatkeep("migrate") == 0
         capsys.readouterr()
+        assert chatkeep("import", "ndjson", "--dry-run", str(dump)) == 0
+        out = capsys.readouterr().out
+        assert "would import 5 conversations, 5 messages" in out
+        assert "5 files" in out
+        assert file_rows(empty_database_url) == []
         assert chatkeep("import", "ndjson", str(dump)) == 0
         assert "5 files" in capsys.readouterr().out
         assert chatkeep("import", "ndjson", str(dump)) == 0  # a re-run adds nothing
