@@ -64,7 +64,7 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def pgbench(connection: list[str], script: Path, *, concurrency: int, seconds: float) -> Result:
-    """``connection``: pgbench's -h/-p/-U options and the database name."""
+    """``connection``: pgbench's connection arguments (the database URL)."""
     with tempfile.TemporaryDirectory(prefix="chatkeep-pgbench-") as logs:
         command = [
             "pgbench",

@@ -19,7 +19,6 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from bench import dataset, load, pgbench_scripts, report, servers
 from bench.load import Result
@@ -98,16 +97,9 @@ def ensure_tools() -> None:
 
 
 def pgbench_connection(url: str) -> list[str]:
-    parts = urlsplit(url)
-    return [
-        "-h",
-        parts.hostname or "127.0.0.1",
-        "-p",
-        str(parts.port or 5432),
-        "-U",
-        parts.username or "postgres",
-        parts.path.lstrip("/"),
-    ]
+    # libpq tools take the whole URL as the database name: host, port, user and password (the
+    # embedded server requires one) in one argument.
+    return [url]
 
 
 def http_runs(
