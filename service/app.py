@@ -8,10 +8,11 @@ from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import HttpMethod
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, Reference, SecurityScheme
+from litestar.openapi.spec import Components, Reference, SecurityRequirement, SecurityScheme
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
+from litestar.routes import HTTPRoute
 
 from service.api import problems
 from service.api.authentication import Authenticate
@@ -21,7 +22,9 @@ from service.api.header_limits import limit_headers
 from service.api.health import HealthController
 from service.api.lifespan import keyring_lifespan, pool_lifespan, provide_connection
 from service.api.messages import MessageController
+from service.api.openapi import CompletedJson, CompletedSwagger
 from service.api.prompts import PromptController
+from service.api.requests import BoundedRequest
 from service.api.users import UserController
 from service.core import visitors
 from service.core.settings import Settings, get_settings
@@ -29,25 +32,51 @@ from service.db.queries import queries
 
 log = logging.getLogger("chatkeep")
 
-SECURITY_SCHEMES: dict[str, SecurityScheme | Reference] = {
-    "bearer": SecurityScheme(
-        type="http",
-        scheme="bearer",
-        description="An API key (ck_...) of a trusted back end, or a user token (JWT, HS256).",
-    ),
-    "session": SecurityScheme(
-        type="apiKey",
-        name=visitors.HEADER,
-        security_scheme_in="header",
-        description="An anonymous visitor's session id (when anonymous access is enabled).",
-    ),
-}
+BEARER = SecurityScheme(
+    type="http",
+    scheme="bearer",
+    description="An API key (ck_...) of a trusted back end, or a user token (JWT, HS256).",
+)
+SESSION = SecurityScheme(
+    type="apiKey",
+    name=visitors.HEADER,
+    security_scheme_in="header",
+    description=f"An anonymous visitor's session id: {visitors.RULE}.",
+)
 
 
-def api_v1() -> Router:
+def security_schemes(settings: Settings) -> dict[str, SecurityScheme | Reference]:
+    """The credentials this deployment accepts: visitors' session ids only when anonymous
+    access is on."""
+    schemes: dict[str, SecurityScheme | Reference] = {"bearer": BEARER}
+    if settings.allow_anonymous:
+        schemes["session"] = SESSION
+    return schemes
+
+
+def security(settings: Settings) -> list[SecurityRequirement]:
+    """Any one of the schemes; none at all when requests without credentials are let in."""
+    requirements: list[SecurityRequirement] = [{name: []} for name in security_schemes(settings)]
+    if settings.insecure_no_auth:
+        requirements.append({})
+    return requirements
+
+
+def answer_options_for_every_method(router: Router) -> Router:
+    """Litestar 2 binds a path's automatic OPTIONS handler to the route of the path's first
+    handler, so its Allow header leaves out the methods of the others (litestar#4169, fixed in
+    3): rebuild each route, which makes an OPTIONS handler that lists them all."""
+    for index, route in enumerate(router.routes):
+        if isinstance(route, HTTPRoute):
+            handlers = [h for h in route.route_handlers if h.http_methods != {HttpMethod.OPTIONS}]
+            router.routes[index] = HTTPRoute(path=route.path, route_handlers=handlers)
+    return router
+
+
+def api_v1(settings: Settings) -> Router:
     """Everything under /v1: authenticated and permission-checked (Authenticate); handlers
     scope every query to ``request.user``."""
-    return Router(
+    router = Router(
         path="/v1",
         route_handlers=[
             ConversationController,
@@ -57,8 +86,9 @@ def api_v1() -> Router:
             UserController,
         ],
         middleware=[Authenticate],
-        security=[{"bearer": []}, {"session": []}],
+        security=security(settings),
     )
+    return answer_options_for_every_method(router)
 
 
 def cors(settings: Settings) -> CORSConfig | None:
@@ -89,7 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "CALLER and can read and change every conversation. Local development only."
         )
     return Litestar(
-        route_handlers=[HealthController, api_v1()],
+        route_handlers=[HealthController, api_v1(settings)],
         dependencies={"conn": Provide(provide_connection)},
         lifespan=[pool_lifespan(settings), keyring_lifespan(settings)],
         cors_config=cors(settings),
@@ -102,12 +132,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={Exception: problems.unexpected},
         middleware=[limit_headers],
         request_max_body_size=settings.max_body_bytes,
+        request_class=BoundedRequest,
         openapi_config=OpenAPIConfig(
             title="chatkeep",
             version="1",
             description="Conversation history for chat and LLM applications, on PostgreSQL.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
-            components=Components(security_schemes=SECURITY_SCHEMES),
+            render_plugins=[CompletedSwagger(settings), CompletedJson(settings)],
+            components=Components(security_schemes=security_schemes(settings)),
         ),
     )

@@ -7,7 +7,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.response import Response
 
-from service.api.openapi import PROBLEM_RESPONSES
+from service.api.openapi import PROBLEM_RESPONSES, stored_again
 from service.api.params import (
     AuthenticatedRequest,
     ConnectionDependency,
@@ -29,7 +29,14 @@ class ConversationController(Controller):
     path = "/conversations"
     tags = ("conversations",)
 
-    @post("/", status_code=201, responses=PROBLEM_RESPONSES)
+    @post(
+        "/",
+        status_code=201,
+        responses={
+            **PROBLEM_RESPONSES,
+            **stored_again(Conversation, "The same conversation was posted again: the stored one"),
+        },
+    )
     async def create_conversation(
         self,
         data: JSONBody[ConversationCreate],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 
 from service.api.problems import RETRY_AFTER_SECONDS
 from service.core.schemas import Liveness, Readiness
@@ -20,7 +21,10 @@ class HealthController(Controller):
         """The process is up and serving requests."""
         return Liveness()
 
-    @get("/ready")
+    @get(
+        "/ready",
+        responses={503: ResponseSpec(Readiness, description="Not ready (the body says why)")},
+    )
     async def ready(self, state: State) -> Response[Readiness]:
         """Ready when PostgreSQL answers and has every migration this version ships; else 503."""
         settings: Settings = state.settings

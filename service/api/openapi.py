@@ -1,11 +1,29 @@
-"""The error responses every /v1 operation documents: RFC 9457 problem documents."""
+"""The OpenAPI document: the error responses every /v1 operation documents (RFC 9457 problem
+documents), and what Litestar cannot derive from the handlers' types.
+
+Some rules are enforced by the service's own checks rather than by the types Litestar reads:
+limits that are settings, NUL refused in stored text, unknown body fields refused. ``complete``
+writes them into the generated document, so a client generated from it is right for this
+deployment's settings.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
+from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from msgspec import Struct
 
+from service.core import schemas, visitors
+from service.core.settings import Settings
+from service.core.validation import MAX_METADATA_DEPTH
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# PostgreSQL cannot store NUL (U+0000); the service refuses it in every string it is given.
+NO_NUL = "^[^\\u0000]*$"
 
 
 class Problem(Struct, kw_only=True):
@@ -32,3 +50,132 @@ PROBLEM_RESPONSES = {
     422: problem_response("Invalid input; `field` names it"),
     503: problem_response("Database unavailable or busy; retry after Retry-After seconds"),
 }
+
+
+def stored_again(data_container: type[Struct], description: str) -> dict[int, ResponseSpec]:
+    """The 200 of an idempotent create: the request repeats what is stored, which is returned."""
+    return {200: ResponseSpec(data_container=data_container, description=description)}
+
+
+# Request bodies: Structs that refuse unknown fields.
+REQUEST_BODIES = tuple(
+    value
+    for value in vars(schemas).values()
+    if isinstance(value, type)
+    and issubclass(value, Struct)
+    and value.__struct_config__.forbid_unknown_fields
+)
+
+
+def _json_value() -> dict[str, Any]:
+    """Any JSON value without NUL in its strings and keys (the `metadata` members)."""
+    ref = {"$ref": "#/components/schemas/JsonValue"}
+    return {
+        "anyOf": [
+            {"type": ["null", "boolean", "number"]},
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "array", "items": ref},
+            {"type": "object", "propertyNames": {"pattern": NO_NUL}, "additionalProperties": ref},
+        ],
+        "description": "Any JSON value; no NUL (\\u0000) in strings or keys.",
+    }
+
+
+def _subschemas(schema: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield schema
+    for key in ("oneOf", "anyOf", "allOf"):
+        for option in schema.get(key, []):
+            yield from _subschemas(option)
+
+
+def _refuse_nul(schema: dict[str, Any]) -> None:
+    """Free text (strings with no pattern, format or enum of their own) may not hold NUL."""
+    for option in _subschemas(schema):
+        if option.get("type") == "string" and not {"pattern", "format", "enum"} & option.keys():
+            option["pattern"] = NO_NUL
+
+
+def _metadata(schema: dict[str, Any], settings: Settings) -> None:
+    for option in _subschemas(schema):
+        if option.get("type") == "object":
+            option["propertyNames"] = {"pattern": NO_NUL}
+            option["additionalProperties"] = {"$ref": "#/components/schemas/JsonValue"}
+    schema["description"] = (
+        f"A JSON object of at most {settings.max_metadata_bytes} bytes encoded as JSON (over "
+        f"that: 413), nested at most {MAX_METADATA_DEPTH} levels deep."
+    )
+
+
+def _content(schema: dict[str, Any], settings: Settings) -> None:
+    # The limit is in UTF-8 bytes, which JSON Schema cannot count: maxLength (characters) is
+    # the bound every accepted text meets; text within it but over the bytes is still a 413.
+    for option in _subschemas(schema):
+        if option.get("type") == "string":
+            option["maxLength"] = settings.max_content_bytes
+    schema["description"] = (
+        f"At most {settings.max_content_bytes} bytes of UTF-8 (over that: 413); no NUL."
+    )
+
+
+def _body_schema(schema: dict[str, Any], body: type[Struct], settings: Settings) -> None:
+    schema["additionalProperties"] = False
+    for name, member in schema["properties"].items():
+        if name == "metadata":
+            _metadata(member, settings)
+        elif name == "content":
+            _content(member, settings)
+        _refuse_nul(member)
+    if body is schemas.MessageBatch:
+        messages = schema["properties"]["messages"]
+        messages["maxItems"] = settings.max_batch
+        messages["description"] = f"1 to {settings.max_batch} messages (more: 413)."
+    if body is schemas.Claim:
+        schema["properties"]["session_id"]["pattern"] = f"^{visitors.SESSION_ID.pattern}$"
+
+
+def _parameters(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            yield from operation.get("parameters", [])
+
+
+def complete(document: dict[str, Any], settings: Settings) -> None:
+    """Write the rules the service checks itself into Litestar's document. Idempotent: the
+    document is generated once and rendered on every request."""
+    components = document["components"]["schemas"]
+    components["JsonValue"] = _json_value()
+    for body in REQUEST_BODIES:
+        if body.__name__ in components:
+            _body_schema(components[body.__name__], body, settings)
+    for parameter in _parameters(document):
+        schema = parameter["schema"]
+        if parameter["name"] == "limit":
+            schema.update(minimum=1, maximum=settings.max_page, default=settings.default_page)
+            parameter["description"] = schema["description"] = (
+                f"Page size, 1 to {settings.max_page}; {settings.default_page} when left out."
+            )
+        _refuse_nul(schema)
+
+
+class CompletedJson(JsonRenderPlugin):
+    """/schema/openapi.json, completed for these settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        complete(openapi_schema, self.settings)
+        return super().render(request, openapi_schema)
+
+
+class CompletedSwagger(SwaggerRenderPlugin):
+    """/schema/swagger, showing the completed document."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        complete(openapi_schema, self.settings)
+        return super().render(request, openapi_schema)

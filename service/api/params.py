@@ -12,6 +12,7 @@ from litestar.params import PathParameter, QueryParameter, SkipValidation
 
 from service.core.principal import Principal
 from service.db.pool import Connection
+from service.history.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
 
 # Handlers read the caller from the request (set by service.api.authentication.Authenticate) rather
 # than from a second dependency: Litestar resolves two dependencies in an anyio task group, which
@@ -23,21 +24,32 @@ ConnectionDependency = NamedDependency[SkipValidation[Connection]]
 
 ConversationId = Annotated[UUID, PathParameter(description="The conversation's id (a UUID).")]
 MessageId = Annotated[UUID, PathParameter(description="The message's id (a UUID).")]
-Limit = Annotated[
-    int | None, QueryParameter(description="Page size, 1 to the configured maximum (1000).")
-]
+# Its bounds are settings: service.api.openapi.complete documents them.
+Limit = Annotated[int | None, QueryParameter(description="Page size.")]
 UserFilter = Annotated[str | None, QueryParameter(description="Only this user's conversations.")]
 Cursor = Annotated[
     str | None,
-    QueryParameter(name="cursor", description="The `next_cursor` of the previous page."),
+    QueryParameter(
+        name="cursor",
+        description="Opaque: the `next_cursor` of the previous page; anything else is a 422.",
+    ),
 ]
+# The seq bounds service.history.messages checks, for the document only (as ge=0, Litestar would
+# leave the 0 out: it tests bounds for truth).
+SEQ_BOUNDS = {"minimum": NO_LOWER_BOUND, "maximum": NO_UPPER_BOUND}
 Before = Annotated[
     int | None,
-    QueryParameter(description="Only messages with a lower seq; pages backward from here."),
+    QueryParameter(
+        schema_extra=SEQ_BOUNDS,
+        description="Only messages with a lower seq; pages backward from here.",
+    ),
 ]
 After = Annotated[
     int | None,
-    QueryParameter(description="Only messages with a higher seq; pages forward from here."),
+    QueryParameter(
+        schema_extra=SEQ_BOUNDS,
+        description="Only messages with a higher seq; pages forward from here.",
+    ),
 ]
 Order = Annotated[
     Literal["asc", "desc"],

@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Response
 
-from service.api.openapi import PROBLEM_RESPONSES
+from service.api.openapi import PROBLEM_RESPONSES, stored_again
 from service.api.params import AuthenticatedRequest, ConnectionDependency, Limit
 from service.core.schemas import (
     PROMPT_NAME_PATTERN,
@@ -50,7 +50,14 @@ class PromptController(Controller):
     path = "/prompts"
     tags = ("prompts",)
 
-    @put("/{name:str}", status_code=201, responses=PROBLEM_RESPONSES)
+    @put(
+        "/{name:str}",
+        status_code=201,
+        responses={
+            **PROBLEM_RESPONSES,
+            **stored_again(PromptVersion, "The latest version already says this: that version"),
+        },
+    )
     async def put_prompt(
         self,
         name: Name,

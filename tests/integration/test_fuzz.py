@@ -1,5 +1,7 @@
-"""Property-based fuzzing of the running service against its own OpenAPI document (schemathesis):
-no 5xx, every response of the documented content type and schema, errors as problem+json."""
+"""Property-based fuzzing of the running service against its own OpenAPI document (schemathesis),
+with every check: no 5xx; statuses, content types, headers and bodies as documented; requests the
+document allows accepted and those it forbids refused; credentials enforced; Allow on 405 and
+OPTIONS."""
 
 from __future__ import annotations
 
@@ -7,8 +9,11 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
+from service.core import cursor
 from service.core.principal import ALL_PERMISSIONS
 from service.db.embedded import _free_port
 from tests import live
@@ -18,45 +23,72 @@ SCHEMATHESIS = str(Path(sys.executable).with_name("st"))
 # Bounded, and the same cases every run: CI must not flake. Raise both to hunt for new findings.
 EXAMPLES = os.environ.get("CHATKEEP_FUZZ_EXAMPLES", "25")
 SEED = os.environ.get("CHATKEEP_FUZZ_SEED", "20261123")
-CHECKS = "not_a_server_error,content_type_conformance,response_schema_conformance"
+# Every check is on (schemathesis' default; `--checks` on the command line would override the
+# per-operation setting below). What the document cannot say is told to schemathesis instead:
+# - a cursor is opaque (only a previous page's next_cursor is one), so fuzzing sends a real one;
+# - over a size limit is a 413, which schemathesis does not count as refusing invalid data;
+# - the upload (service/api/files.py, being rewritten) does not declare yet its `filename` rules
+#   (a refused empty name) nor the 200 of a repeated upload with the same file_id: until it
+#   does, those two checks skip that one operation.
+CONFIG = """
+[parameters]
+"query.cursor" = "{cursor}"
+
+[checks.negative_data_rejection]
+expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429, "5xx"]
+
+[[operations]]
+include-name = "POST /v1/conversations/{{conversation_id}}/files"
+checks.positive_data_acceptance.enabled = false
+checks.status_code_conformance.enabled = false
+"""
 
 
-def test_the_api_survives_schemathesis(database_url: str) -> None:
+def run_schemathesis(base: str, key: str, config: Path) -> subprocess.CompletedProcess[str]:
+    config.write_text(CONFIG.format(cursor=cursor.encode(datetime.now(UTC), uuid4())))
+    return subprocess.run(
+        [
+            SCHEMATHESIS,
+            "--config-file",
+            str(config),
+            "run",
+            f"{base}/schema/openapi.json",
+            "--header",
+            f"Authorization: Bearer {key}",
+            "--max-examples",
+            EXAMPLES,
+            "--seed",
+            SEED,
+            # Without replaying examples stored by earlier runs: the same cases every time.
+            "--generation-database",
+            "none",
+            "--phases",
+            "examples,coverage,fuzzing,stateful",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def test_the_api_survives_schemathesis(database_url: str, tmp_path: Path) -> None:
     key = asyncio.run(create_key(database_url, ALL_PERMISSIONS))
     port = _free_port()
+    # Anonymous access stays off (the default): any well-formed X-Session-ID names a visitor, so
+    # no value is "invalid credentials" as the ignored_auth check expects.
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "CHATKEEP_JWT_SECRET": JWT_SECRET,
-        "CHATKEEP_ALLOW_ANONYMOUS": "true",
         "CHATKEEP_LOG_LEVEL": "warning",
     }
     process = live.serve(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
         live.wait_ready(base, process)
-        fuzz = subprocess.run(
-            [
-                SCHEMATHESIS,
-                "run",
-                f"{base}/schema/openapi.json",
-                "--header",
-                f"Authorization: Bearer {key}",
-                "--checks",
-                CHECKS,
-                "--max-examples",
-                EXAMPLES,
-                "--seed",
-                SEED,
-                "--phases",
-                "examples,coverage,fuzzing,stateful",
-                "--no-color",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
+        fuzz = run_schemathesis(base, key, tmp_path / "schemathesis.toml")
     finally:
         server_output = live.stop(process)
     assert fuzz.returncode == 0, fuzz.stdout[-6000:]
