@@ -82,9 +82,9 @@ DELETE FROM conversations c
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);
 
--- name: create_if_missing :exec
+-- name: create_if_missing :execrows
 -- The conversation an append names comes into being on first use, owned by user :user_id or
--- visitor :visitor_hash.
+-- visitor :visitor_hash; 1 when this created it.
 -- Unscoped: creates the conversation; the append then locks it with lock_for_append, which
 -- checks the scope.
 INSERT INTO conversations (id, user_id, visitor_hash)

@@ -9,11 +9,14 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from service.auth.identify import identify
+from service.auth.limits import Limits
 from service.core import visitors
-from service.core.errors import Forbidden
+from service.core.errors import Forbidden, Unauthorized
 from service.core.principal import Permission, Principal
 
 READ_METHODS = frozenset({"GET", "HEAD"})
+# The app state's entry holding this worker's rate limits, made on the first request.
+LIMITS = "limits"
 
 
 def require_permission(principal: Principal, method: str, route_handler: BaseRouteHandler) -> None:
@@ -30,20 +33,33 @@ def require_permission(principal: Principal, method: str, route_handler: BaseRou
 
 
 class Authenticate(AbstractAuthenticationMiddleware):
-    """Who is calling, and may they call this route at all. The permission check lives here
-    rather than in a Litestar guard: a synchronous guard runs in a worker thread, which cost
-    about a third of the throughput of a history read (bench/NOTES.md)."""
+    """Who is calling, may they call this route at all, and not too often (service/auth/limits.py).
+    The permission check lives here rather than in a Litestar guard: a synchronous guard runs in
+    a worker thread, which cost about a third of the throughput of a history read
+    (bench/NOTES.md)."""
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         state = connection.app.state
-        principal = await identify(
-            connection.headers.get("authorization"),
-            connection.headers.get(visitors.HEADER),
-            state.settings,
-            state.keyring,
-        )
+        limits: Limits | None = state.get(LIMITS)
+        if limits is None:
+            limits = state[LIMITS] = Limits(state.settings)
+        # The peer's address: behind a proxy, the one uvicorn takes from X-Forwarded-For when
+        # the proxy is trusted (--forwarded-allow-ips).
+        address = connection.client.host if connection.client else ""
+        limits.check_address(address)
+        try:
+            principal = await identify(
+                connection.headers.get("authorization"),
+                connection.headers.get(visitors.HEADER),
+                state.settings,
+                state.keyring,
+            )
+        except Unauthorized:
+            limits.failed(address)
+            raise
+        limits.count(principal)
         method = str(connection.scope.get("method", ""))
         require_permission(principal, method, connection.route_handler)
         return AuthenticationResult(user=principal, auth=None)

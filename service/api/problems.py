@@ -37,6 +37,9 @@ STATUS: dict[type[errors.ChatkeepError], tuple[int, str]] = {
     errors.NotFound: (404, "Not found"),
     errors.Conflict: (409, "Conflict"),
     errors.TooLarge: (413, "Content too large"),
+    # 413 for both quotas (conversations and bytes): waiting does not help, unlike a 429.
+    errors.QuotaExceeded: (413, "Quota exceeded"),
+    errors.RateLimited: (429, "Too many requests"),
     errors.TimedOut: (408, "Request timeout"),
     errors.RangeNotSatisfiable: (416, "Range not satisfiable"),
     errors.InvalidInput: (422, "Invalid input"),
@@ -51,11 +54,17 @@ def _range_headers(exc: errors.ChatkeepError) -> dict[str, str]:
     return {"Content-Range": f"bytes */{exc.size}"}
 
 
+def _retry_headers(exc: errors.ChatkeepError) -> dict[str, str]:
+    assert isinstance(exc, errors.RateLimited)
+    return {"Retry-After": str(exc.retry_after)}
+
+
 # Headers a problem of that class carries.
 HEADERS: dict[type[errors.ChatkeepError], Callable[[errors.ChatkeepError], dict[str, str]]] = {
     errors.Unauthorized: lambda _: {"WWW-Authenticate": 'Bearer realm="chatkeep"'},
     errors.Unavailable: lambda _: {"Retry-After": RETRY_AFTER_SECONDS},
     errors.RangeNotSatisfiable: _range_headers,
+    errors.RateLimited: _retry_headers,
 }
 
 

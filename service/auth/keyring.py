@@ -6,6 +6,13 @@ api_keys trigger notifies on every change, so a revocation reaches every worker 
 NOTIFY takes. The cache is trusted only while that connection is up: when it drops, the cache
 is emptied and every lookup goes to the database until it is back. Entries also expire after
 ``key_cache_seconds``, which bounds staleness if a connection dies without the worker noticing.
+
+Key ids the database does not know are remembered too, for UNKNOWN_KEY_SECONDS, so a flood
+repeating a bogus key costs one lookup per few seconds, not one per request (a flood of
+distinct bogus keys is stopped by the failed-authentication limit, service/auth/limits.py).
+Briefly, because no notification announces a new key: a key created meanwhile is refused by
+this worker for a few seconds at most, and ids are random, so nobody presents a key before it
+exists.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ LISTENER_NAME = "chatkeep key listener"
 # Enough for every real deployment's keys; only keys that exist are cached.
 MAX_ENTRIES = 10_000
 RECONNECT_SECONDS = 1.0
+UNKNOWN_KEY_SECONDS = 5.0
+MAX_UNKNOWN_KEYS = 10_000
 
 
 class KeyRing:
@@ -38,6 +47,10 @@ class KeyRing:
         self._ttl = ttl
         self._acquire_timeout = acquire_timeout
         self._entries: dict[str, tuple[float, KeyRecord]] = {}
+        # Key id -> until when the database is not asked about it again.
+        self._unknown: dict[str, float] = {}
+        # Lookups that went to the database.
+        self.database_lookups = 0
         # Bumped by every notification: a lookup that raced a change does not cache its result.
         self._generation = 0
         self.listening = False
@@ -46,10 +59,17 @@ class KeyRing:
         cached = self._entries.get(key_id)
         if cached and self.listening and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
+        if self._unknown.get(key_id, 0.0) > time.monotonic():
+            return None
         generation = self._generation
+        self.database_lookups += 1
         async with checked_out(self._pool, self._acquire_timeout) as conn:
             record = await api_keys.get(conn, key_id=key_id)
-        if record and self.listening and generation == self._generation:
+        if record is None:
+            if len(self._unknown) >= MAX_UNKNOWN_KEYS:
+                self._unknown.clear()
+            self._unknown[key_id] = time.monotonic() + UNKNOWN_KEY_SECONDS
+        elif self.listening and generation == self._generation:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
             self._entries[key_id] = (time.monotonic(), record)

@@ -53,6 +53,19 @@ class TooLarge(ChatkeepError):
     """Over a configured size limit."""
 
 
+class QuotaExceeded(TooLarge):
+    """The write would take a user or a visitor past what it may own (its quota)."""
+
+
+class RateLimited(ChatkeepError):
+    """Too many requests, or failed authentications, in too short a time."""
+
+    def __init__(self, detail: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        # Whole seconds until a retry can succeed.
+        self.retry_after = retry_after
+
+
 class InvalidInput(ChatkeepError):
     """Input that is well-formed but cannot be accepted."""
 

@@ -16,6 +16,7 @@ from service.core.msgspec_errors import field_of
 ENV_PREFIX = "CHATKEEP_"
 KIB = 1024
 MIB = 1024 * KIB
+GIB = 1024 * MIB
 # HS256 keys shorter than the hash output are weak (RFC 7518, section 3.2).
 MIN_JWT_SECRET_LENGTH = 32
 
@@ -72,6 +73,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Local development only: requests without credentials act as a trusted caller.
     insecure_no_auth: bool = False
 
+    # Quotas: what one user, or one anonymous visitor, may own (conversations, and bytes of
+    # message content, metadata and files), whoever writes it.
+    user_max_conversations: int = 10_000
+    user_max_bytes: int = 1 * GIB
+    visitor_max_conversations: int = 100
+    visitor_max_bytes: int = 64 * MIB
+    # Rate limits, per worker process (see service/auth/limits.py); 0 switches one off.
+    # Requests per minute of one user or one visitor, and of one API key.
+    requests_per_minute: int = 600
+    key_requests_per_minute: int = 0
+    # Failed authentications per minute from one client address.
+    failed_auth_per_minute: int = 600
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -94,7 +108,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name, seconds in durations.items():
             if seconds <= 0:
                 raise SettingsError(f"{env_name(name)} must be more than 0 seconds, got {seconds}")
-        for name in ("jwt_leeway_seconds", "key_cache_seconds"):
+        for name in (
+            "jwt_leeway_seconds",
+            "key_cache_seconds",
+            "requests_per_minute",
+            "key_requests_per_minute",
+            "failed_auth_per_minute",
+        ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env_name(name)} must not be negative")
         positive = {
@@ -111,6 +131,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_file_bytes": self.max_file_bytes,
             "max_conversation_file_bytes": self.max_conversation_file_bytes,
             "workers": self.workers,
+            "user_max_conversations": self.user_max_conversations,
+            "user_max_bytes": self.user_max_bytes,
+            "visitor_max_conversations": self.visitor_max_conversations,
+            "visitor_max_bytes": self.visitor_max_bytes,
         }
         for name, value in positive.items():
             if value < 1:

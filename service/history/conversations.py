@@ -6,7 +6,7 @@ import uuid
 from uuid import UUID
 
 from service.core import cursor
-from service.core.errors import Conflict, Forbidden, conversation_not_found
+from service.core.errors import Conflict, Forbidden, QuotaExceeded, conversation_not_found
 from service.core.principal import Principal, Scope
 from service.core.schemas import (
     Conversation,
@@ -15,7 +15,7 @@ from service.core.schemas import (
     ConversationPatch,
     same_json,
 )
-from service.core.settings import Settings
+from service.core.settings import Settings, env_name
 from service.core.validation import (
     check_conversation_create,
     check_conversation_patch,
@@ -23,7 +23,8 @@ from service.core.validation import (
     reject_nul,
 )
 from service.db.pool import Connection
-from service.store import conversations
+from service.store import conversations, usage
+from service.store.usage import Usage
 
 
 async def require(conn: Connection, conversation_id: UUID, scope: Scope) -> None:
@@ -31,6 +32,35 @@ async def require(conn: Connection, conversation_id: UUID, scope: Scope) -> None
     or refuse early what needs the conversation."""
     if not await conversations.exists(conn, conversation_id=conversation_id, scope=scope):
         raise conversation_not_found(conversation_id)
+
+
+def check_quota(after: Usage, settings: Settings, *, new_conversation: bool, grew: bool) -> None:
+    """QuotaExceeded when a write left the conversation's owner over a quota: it created a
+    conversation past the count, or added bytes past the byte quota. A write that adds nothing
+    passes, so an owner over quota (after a claim) can still delete and shrink."""
+    if after.owner is None:
+        return
+    count_limit = f"{after.owner}_max_conversations"
+    if new_conversation and after.conversations > getattr(settings, count_limit):
+        raise QuotaExceeded(
+            f"this {after.owner} already has {after.conversations - 1} conversations; "
+            f"{env_name(count_limit)} is {getattr(settings, count_limit)}"
+        )
+    bytes_limit = f"{after.owner}_max_bytes"
+    if grew and after.bytes > getattr(settings, bytes_limit):
+        raise QuotaExceeded(
+            f"this {after.owner} would store {after.bytes} bytes; {env_name(bytes_limit)} is "
+            f"{getattr(settings, bytes_limit)}"
+        )
+
+
+async def usage_of(conn: Connection, conversation_id: UUID, scope: Scope) -> Usage:
+    """The usage around a conversation the transaction has written to (so it exists), locking
+    it."""
+    found = await usage.of_conversation(conn, conversation_id=conversation_id, scope=scope)
+    if found is None:
+        raise conversation_not_found(conversation_id)
+    return found
 
 
 async def create(
@@ -41,16 +71,19 @@ async def create(
     check_conversation_create(body, settings)
     user_id, visitor_hash = principal.new_conversation_owner(body.user_id, field="user_id")
     conversation_id = body.id or uuid.uuid4()
-    created = await conversations.insert(
-        conn,
-        conversation_id=conversation_id,
-        title=body.title,
-        user_id=user_id,
-        visitor_hash=visitor_hash,
-        metadata=body.metadata,
-    )
-    if created:
-        return created, True
+    async with conn.transaction():
+        created = await conversations.insert(
+            conn,
+            conversation_id=conversation_id,
+            title=body.title,
+            user_id=user_id,
+            visitor_hash=visitor_hash,
+            metadata=body.metadata,
+        )
+        if created:
+            after = await usage_of(conn, conversation_id, principal.scope())
+            check_quota(after, settings, new_conversation=True, grew=False)
+            return created, True
     # One statement wrote nothing: no transaction to hold. What is stored decides the answer.
     existing = await conversations.get(
         conn, conversation_id=conversation_id, scope=principal.scope()

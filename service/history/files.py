@@ -22,7 +22,7 @@ from service.core.schemas import FileInfo, FilePage
 from service.core.settings import Settings
 from service.core.validation import page_size
 from service.db.pool import Connection
-from service.history.conversations import require
+from service.history.conversations import check_quota, require, usage_of
 from service.history.spool import spooled
 from service.store import files
 from service.store.files import CHUNKS_PER_READ, Download
@@ -101,6 +101,8 @@ async def _store(
             content_type=upload.content_type,
         )
         assert created is not None  # the conversation is locked and the id was free
+        after = await usage_of(conn, conversation_id, scope)
+        check_quota(after, settings, new_conversation=False, grew=True)
         return created
 
 

@@ -29,12 +29,16 @@ from service.core.validation import (
     reject_nul,
 )
 from service.db.pool import Connection
-from service.history.conversations import require
+from service.history.conversations import check_quota, require, usage_of
 from service.store import conversations, messages
 
 # seq bounds meaning "no bound": seq starts at 1 and is a bigint.
 NO_LOWER_BOUND = 0
 NO_UPPER_BOUND = 2**63 - 1
+
+
+def _no_message(message_id: UUID) -> NotFound:
+    return NotFound(f"message {message_id} does not exist", field="message_id")
 
 
 async def _message_not_found(
@@ -43,7 +47,7 @@ async def _message_not_found(
     """Why a message was not found: its conversation is missing (or not the caller's), or only
     the message is."""
     await require(conn, conversation_id, scope)
-    return NotFound(f"message {message_id} does not exist", field="message_id")
+    return _no_message(message_id)
 
 
 def _same_message(stored: Message, new: NewMessage) -> bool:
@@ -56,12 +60,14 @@ def _same_message(stored: Message, new: NewMessage) -> bool:
 
 async def _lock(
     conn: Connection, conversation_id: UUID, principal: Principal, requested_user_id: str | None
-) -> int:
+) -> tuple[int, bool]:
+    """(the conversation's last seq, whether this created it), with the conversation locked."""
     scope = principal.scope()
+    created = False
     locked = await conversations.lock_for_append(conn, conversation_id=conversation_id, scope=scope)
     if locked is None:
         user_id, visitor_hash = principal.new_conversation_owner(requested_user_id, field="user_id")
-        await conversations.create_if_missing(
+        created = await conversations.create_if_missing(
             conn, conversation_id=conversation_id, user_id=user_id, visitor_hash=visitor_hash
         )
         locked = await conversations.lock_for_append(
@@ -79,7 +85,7 @@ async def _lock(
             f"conversation {conversation_id} does not belong to user {requested_user_id!r}",
             field="user_id",
         )
-    return last_seq
+    return last_seq, created
 
 
 async def append(
@@ -98,7 +104,7 @@ async def append(
     ids = [message.id or uuid.uuid4() for message in batch.messages]
     async with conn.transaction():
         # The lock comes first: a concurrent retry of this batch waits here, then sees its rows.
-        last_seq = await _lock(conn, conversation_id, principal, batch.user_id)
+        last_seq, created = await _lock(conn, conversation_id, principal, batch.user_id)
         supplied = [message.id for message in batch.messages if message.id is not None]
         stored: dict[UUID, Message] = {}
         if supplied:
@@ -127,6 +133,10 @@ async def append(
                 messages=new_messages,
             )
             stored.update((message.id, message) for message in inserted)
+            # After the insert: its triggers counted the exact bytes, and they hold the owner's
+            # usage row until commit, so the owner's concurrent writes pass this one at a time.
+            after = await usage_of(conn, conversation_id, principal.scope())
+            check_quota(after, settings, new_conversation=created, grew=True)
     return [stored[message_id] for message_id in ids]
 
 
@@ -204,19 +214,27 @@ async def update(
     patch: MessagePatch,
     settings: Settings,
 ) -> Message:
-    """Replace content and/or metadata (finalising a streamed reply), in one statement."""
+    """Replace content and/or metadata (finalising a streamed reply). Refused when it grows the
+    message past its owner's byte quota."""
     check_message_patch(patch, settings)
     scope = principal.scope()
-    updated = await messages.update(
-        conn,
-        conversation_id=conversation_id,
-        scope=scope,
-        message_id=message_id,
-        content=patch.content if isinstance(patch.content, str) else None,
-        metadata=patch.metadata if isinstance(patch.metadata, dict) else None,
-    )
-    if updated is None:
-        raise await _message_not_found(conn, conversation_id, scope, message_id)
+    async with conn.transaction():
+        # Locks the conversation: no other write changes its bytes before this one commits, so
+        # the difference after the update is this patch's alone.
+        before = await usage_of(conn, conversation_id, scope)
+        updated = await messages.update(
+            conn,
+            conversation_id=conversation_id,
+            scope=scope,
+            message_id=message_id,
+            content=patch.content if isinstance(patch.content, str) else None,
+            metadata=patch.metadata if isinstance(patch.metadata, dict) else None,
+        )
+        if updated is None:
+            raise _no_message(message_id)
+        after = await usage_of(conn, conversation_id, scope)
+        grew = after.conversation_bytes > before.conversation_bytes
+        check_quota(after, settings, new_conversation=False, grew=grew)
     return updated
 
 

@@ -113,14 +113,16 @@ async def delete(conn: Connection, *, conversation_id: UUID, scope: Scope) -> bo
 
 async def create_if_missing(
     conn: Connection, *, conversation_id: UUID, user_id: str | None, visitor_hash: bytes | None
-) -> None:
-    await queries().exec(
+) -> bool:
+    """Whether this created the conversation."""
+    created = await queries().execrows(
         conn,
         "conversations.create_if_missing",
         conversation_id=conversation_id,
         user_id=user_id,
         visitor_hash=visitor_hash,
     )
+    return created > 0
 
 
 async def lock_for_append(

@@ -114,3 +114,32 @@ def test_bad_settings_are_refused(environ: dict[str, str]) -> None:
 def test_numbers_that_would_switch_a_check_off_are_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=f"CHATKEEP_{name} "):
         settings_from_env({f"CHATKEEP_{name}": value})
+
+
+def test_quotas_and_rate_limits_have_generous_defaults_and_are_read_from_the_environment() -> None:
+    defaults = settings_from_env({})
+    assert (defaults.user_max_conversations, defaults.user_max_bytes) == (10_000, 1024**3)
+    assert (defaults.visitor_max_conversations, defaults.visitor_max_bytes) == (100, 64 * 1024**2)
+    assert defaults.key_requests_per_minute == 0  # API keys: unlimited
+    settings = settings_from_env(
+        {"CHATKEEP_USER_MAX_BYTES": "2048", "CHATKEEP_REQUESTS_PER_MINUTE": "0"}
+    )
+    assert settings.user_max_bytes == 2048
+    assert settings.requests_per_minute == 0  # switched off
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("USER_MAX_CONVERSATIONS", "0"),
+        ("USER_MAX_BYTES", "-1"),
+        ("VISITOR_MAX_CONVERSATIONS", "0"),
+        ("VISITOR_MAX_BYTES", "0"),
+        ("REQUESTS_PER_MINUTE", "-1"),
+        ("KEY_REQUESTS_PER_MINUTE", "-5"),
+        ("FAILED_AUTH_PER_MINUTE", "-1"),
+    ],
+)
+def test_quotas_below_one_and_negative_rates_are_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=f"CHATKEEP_{name} "):
+        settings_from_env({f"CHATKEEP_{name}": value})

@@ -1,0 +1,17 @@
+DROP TRIGGER conversations_move_usage ON conversations;
+DROP TRIGGER conversations_count_removed ON conversations;
+DROP TRIGGER conversations_count_added ON conversations;
+DROP TRIGGER files_count_removed ON files;
+DROP TRIGGER files_count_added ON files;
+DROP TRIGGER messages_count_removed ON messages;
+DROP TRIGGER messages_count_changed ON messages;
+DROP TRIGGER messages_count_added ON messages;
+DROP FUNCTION conversations_move_usage();
+DROP FUNCTION conversations_count();
+DROP FUNCTION files_count_bytes();
+DROP FUNCTION messages_count_bytes();
+DROP FUNCTION usage_add_bytes(uuid[], bigint[]);
+DROP TABLE owner_usage;
+ALTER TABLE conversations DROP COLUMN bytes;
+DROP FUNCTION message_bytes(text, jsonb);
+DROP FUNCTION usage_owner(text, bytea);
