@@ -46,7 +46,7 @@ PROBLEM_RESPONSES = {
     403: problem_response("Not allowed for these credentials"),
     404: problem_response("No such conversation or message (or not the caller's)"),
     409: problem_response("Conflicts with what is stored"),
-    413: problem_response("Over a configured size limit"),
+    413: problem_response("Over a configured size limit or quota"),
     422: problem_response("Invalid input; `field` names it"),
     429: problem_response("Too many requests, or failed authentications; retry after Retry-After"),
     503: problem_response("Database unavailable or busy; retry after Retry-After seconds"),
