@@ -14,7 +14,7 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Response, Stream
 
 from service.api import downloads
-from service.api.openapi import PROBLEM_RESPONSES, problem_response
+from service.api.openapi import PROBLEM_RESPONSES, problem_response, stored_again
 from service.api.params import (
     AuthenticatedRequest,
     ConnectionDependency,
@@ -34,7 +34,10 @@ from service.history.files import Connect
 FileId = Annotated[UUID, PathParameter(description="The file's id (a UUID).")]
 Filename = Annotated[
     str | None,
-    QueryParameter(description="The file's name, for a raw upload (multipart sends its own)."),
+    QueryParameter(
+        description="The file's name, required for a raw upload (multipart sends its own). Its "
+        "last path component is kept: 1 to 255 characters, not blank, no control characters."
+    ),
 ]
 NewFileId = Annotated[
     UUID | None,
@@ -93,7 +96,16 @@ class FileController(Controller):
     tags = ("files",)
 
     # Uploads are streamed and limited by max_file_bytes, not by the JSON body limit.
-    @post("/", status_code=201, request_max_body_size=None, responses=PROBLEM_RESPONSES)
+    @post(
+        "/",
+        status_code=201,
+        request_max_body_size=None,
+        responses={
+            **PROBLEM_RESPONSES,
+            **stored_again(FileInfo, "The same file uploaded again under this file_id"),
+            408: problem_response("The body was not received in time"),
+        },
+    )
     async def upload_file(
         self,
         *,

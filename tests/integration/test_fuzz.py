@@ -27,9 +27,10 @@ SEED = os.environ.get("CHATKEEP_FUZZ_SEED", "20261123")
 # per-operation setting below). What the document cannot say is told to schemathesis instead:
 # - a cursor is opaque (only a previous page's next_cursor is one), so fuzzing sends a real one;
 # - over a size limit is a 413, which schemathesis does not count as refusing invalid data;
-# - the upload (service/api/files.py, being rewritten) does not declare yet its `filename` rules
-#   (a refused empty name) nor the 200 of a repeated upload with the same file_id: until it
-#   does, those two checks skip that one operation.
+# - the upload takes a raw body or a multipart form, and a raw body needs `filename` while a
+#   form carries its own: a parameter required only with one body is not something OpenAPI
+#   can say, so generated uploads without a name are refused (422). Those two checks skip that
+#   one operation; every other check runs on it.
 CONFIG = """
 [parameters]
 "query.cursor" = "{cursor}"
