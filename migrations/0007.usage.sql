@@ -69,7 +69,7 @@ $$;
 
 -- Statement-level with transition tables: an append of a batch or a COPY of thousands of rows
 -- costs one call, not one per row.
-CREATE FUNCTION messages_count_bytes() RETURNS trigger
+CREATE FUNCTION messages_usage() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP <> 'DELETE' THEN
@@ -86,17 +86,17 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER messages_count_added AFTER INSERT ON messages
+CREATE TRIGGER messages_usage_added AFTER INSERT ON messages
     REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION messages_count_bytes();
-CREATE TRIGGER messages_count_changed AFTER UPDATE ON messages
+    FOR EACH STATEMENT EXECUTE FUNCTION messages_usage();
+CREATE TRIGGER messages_usage_changed AFTER UPDATE ON messages
     REFERENCING OLD TABLE AS removed NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION messages_count_bytes();
-CREATE TRIGGER messages_count_removed AFTER DELETE ON messages
+    FOR EACH STATEMENT EXECUTE FUNCTION messages_usage();
+CREATE TRIGGER messages_usage_removed AFTER DELETE ON messages
     REFERENCING OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION messages_count_bytes();
+    FOR EACH STATEMENT EXECUTE FUNCTION messages_usage();
 
-CREATE FUNCTION files_count_bytes() RETURNS trigger
+CREATE FUNCTION files_usage() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -108,14 +108,16 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER files_count_added AFTER INSERT ON files
+-- Named to fire after files_release_blobs (triggers of one event fire in name order): a delete
+-- then takes the content's advisory lock before its owner's usage row, as an upload does.
+CREATE TRIGGER files_usage_added AFTER INSERT ON files
     REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION files_count_bytes();
-CREATE TRIGGER files_count_removed AFTER DELETE ON files
+    FOR EACH STATEMENT EXECUTE FUNCTION files_usage();
+CREATE TRIGGER files_usage_removed AFTER DELETE ON files
     REFERENCING OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION files_count_bytes();
+    FOR EACH STATEMENT EXECUTE FUNCTION files_usage();
 
-CREATE FUNCTION conversations_count() RETURNS trigger
+CREATE FUNCTION conversations_usage() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -142,17 +144,17 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER conversations_count_added AFTER INSERT ON conversations
+CREATE TRIGGER conversations_usage_added AFTER INSERT ON conversations
     REFERENCING NEW TABLE AS added
-    FOR EACH STATEMENT EXECUTE FUNCTION conversations_count();
-CREATE TRIGGER conversations_count_removed AFTER DELETE ON conversations
+    FOR EACH STATEMENT EXECUTE FUNCTION conversations_usage();
+CREATE TRIGGER conversations_usage_removed AFTER DELETE ON conversations
     REFERENCING OLD TABLE AS removed
-    FOR EACH STATEMENT EXECUTE FUNCTION conversations_count();
+    FOR EACH STATEMENT EXECUTE FUNCTION conversations_usage();
 
 -- A conversation changing owner (a claim moves a visitor's to a user) takes its count and bytes
 -- along. Per row, because a trigger with a column list cannot have transition tables, and one
 -- without would run on every append (each one updates the conversation's counters).
-CREATE FUNCTION conversations_move_usage() RETURNS trigger
+CREATE FUNCTION conversations_usage_moved() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE owner_usage
@@ -169,8 +171,8 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER conversations_move_usage AFTER UPDATE OF user_id, visitor_hash ON conversations
+CREATE TRIGGER conversations_usage_moved AFTER UPDATE OF user_id, visitor_hash ON conversations
     FOR EACH ROW
     WHEN (usage_owner(OLD.user_id, OLD.visitor_hash)
           IS DISTINCT FROM usage_owner(NEW.user_id, NEW.visitor_hash))
-    EXECUTE FUNCTION conversations_move_usage();
+    EXECUTE FUNCTION conversations_usage_moved();
