@@ -108,8 +108,9 @@ BEGIN
 END;
 $$;
 
--- Named to fire after files_release_blobs (triggers of one event fire in name order): a delete
--- then takes the content's advisory lock before its owner's usage row, as an upload does.
+-- Named to fire after files_release_blobs (triggers of one event fire in name order). Uploads
+-- and deletes then lock in one order: the conversation (lock_conversation; the delete query),
+-- the content (blob_lock_key), the owner's usage row.
 CREATE TRIGGER files_usage_added AFTER INSERT ON files
     REFERENCING NEW TABLE AS added
     FOR EACH STATEMENT EXECUTE FUNCTION files_usage();

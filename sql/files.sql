@@ -106,8 +106,16 @@ ORDER BY n;
 
 -- name: delete :execrows
 -- Delete file :file_id of conversation :conversation_id within the caller's scope; the trigger
--- files_release_blobs drops its content when no other file uses it.
+-- files_release_blobs drops its content when no other file uses it. The conversation is locked
+-- first, as an upload locks it before the content: a delete's triggers then lock the content,
+-- then the owner's usage, in an upload's order, so the two cannot deadlock.
+WITH locked AS (
+    SELECT c.id
+    FROM conversations c
+    WHERE c.id = :conversation_id
+      AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+    FOR UPDATE
+)
 DELETE FROM files f
-USING conversations c
-WHERE f.conversation_id = :conversation_id AND f.id = :file_id AND c.id = f.conversation_id
-  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);
+USING locked
+WHERE f.conversation_id = locked.id AND f.id = :file_id;

@@ -288,3 +288,27 @@ async def test_concurrent_writes_of_one_user_cannot_pass_the_quota_together(
     assert sorted(response.status_code for response in appends) == [201] * 3 + [413] * 7
     assert sorted(response.status_code for response in creations) == [201] * 2 + [413] * 8
     assert alice(db) == (12, 3 * 302)
+
+
+async def test_one_owners_uploads_and_deletes_of_shared_content_do_not_deadlock(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """Uploads lock the conversation, the content, then the owner's usage; deletes must take
+    them in that order too, or two conversations of one user sharing content deadlock."""
+    content = b"shared" * 10_000
+    with live_service(database_url, jwt_secret=JWT_SECRET) as (base, _):
+        async with httpx.AsyncClient(base_url=base, headers=ALICE, timeout=60) as live:
+
+            async def churn(conversation_id: str) -> None:
+                files_url = f"/v1/conversations/{conversation_id}/files"
+                for _ in range(10):
+                    stored = await live.post(files_url, params={"filename": "s"}, content=content)
+                    assert stored.status_code == 201, stored.text
+                    deleted = await live.delete(f"{files_url}/{stored.json()['id']}")
+                    assert deleted.status_code == 204, deleted.text
+
+            conversations = [
+                (await live.post("/v1/conversations", json={})).json()["id"] for _ in range(2)
+            ]
+            await asyncio.gather(*(churn(conversations[n % 2]) for n in range(6)))
+    assert alice(db) == (2, 0)
