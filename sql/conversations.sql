@@ -93,10 +93,10 @@ ON CONFLICT (id) DO NOTHING;
 
 -- name: lock_for_append :one
 -- Lock conversation :conversation_id until the end of the transaction and return the last seq
--- it assigned and the user it belongs to; nothing when it is missing or outside the caller's
--- scope. Appends to one conversation queue here, which keeps seq gapless and strictly
--- increasing; the rest of the append runs under it.
-SELECT last_seq, user_id
+-- it assigned, the user it belongs to and whether a user or visitor owns it (its quotas apply);
+-- nothing when it is missing or outside the caller's scope. Appends to one conversation queue
+-- here, which keeps seq gapless and strictly increasing; the rest of the append runs under it.
+SELECT last_seq, user_id, usage_owner(user_id, visitor_hash) IS NOT NULL AS owned
 FROM conversations c
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)

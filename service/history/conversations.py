@@ -81,8 +81,9 @@ async def create(
             metadata=body.metadata,
         )
         if created:
-            after = await usage_of(conn, conversation_id, principal.scope())
-            check_quota(after, settings, new_conversation=True, grew=False)
+            if user_id is not None or visitor_hash is not None:
+                after = await usage_of(conn, conversation_id, principal.scope())
+                check_quota(after, settings, new_conversation=True, grew=False)
             return created, True
     # One statement wrote nothing: no transaction to hold. What is stored decides the answer.
     existing = await conversations.get(

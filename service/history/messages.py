@@ -31,6 +31,7 @@ from service.core.validation import (
 from service.db.pool import Connection
 from service.history.conversations import check_quota, require, usage_of
 from service.store import conversations, messages
+from service.store.conversations import Locked
 
 # seq bounds meaning "no bound": seq starts at 1 and is a bigint.
 NO_LOWER_BOUND = 0
@@ -60,8 +61,8 @@ def _same_message(stored: Message, new: NewMessage) -> bool:
 
 async def _lock(
     conn: Connection, conversation_id: UUID, principal: Principal, requested_user_id: str | None
-) -> tuple[int, bool]:
-    """(the conversation's last seq, whether this created it), with the conversation locked."""
+) -> tuple[Locked, bool]:
+    """(the locked conversation, whether this created it)."""
     scope = principal.scope()
     created = False
     locked = await conversations.lock_for_append(conn, conversation_id=conversation_id, scope=scope)
@@ -77,15 +78,14 @@ async def _lock(
         # Someone else's conversation (or deleted by a concurrent request since): not ours to
         # append to, and not ours to know about.
         raise conversation_not_found(conversation_id)
-    last_seq, stored_user_id = locked
-    if requested_user_id is not None and requested_user_id != stored_user_id:
+    if requested_user_id is not None and requested_user_id != locked.user_id:
         # As on create: naming another user than the conversation's is a conflict, never a
         # silent append to someone else's history.
         raise Conflict(
             f"conversation {conversation_id} does not belong to user {requested_user_id!r}",
             field="user_id",
         )
-    return last_seq, created
+    return locked, created
 
 
 async def append(
@@ -104,7 +104,7 @@ async def append(
     ids = [message.id or uuid.uuid4() for message in batch.messages]
     async with conn.transaction():
         # The lock comes first: a concurrent retry of this batch waits here, then sees its rows.
-        last_seq, created = await _lock(conn, conversation_id, principal, batch.user_id)
+        locked, created = await _lock(conn, conversation_id, principal, batch.user_id)
         supplied = [message.id for message in batch.messages if message.id is not None]
         stored: dict[UUID, Message] = {}
         if supplied:
@@ -128,15 +128,17 @@ async def append(
             inserted = await messages.append_batch(
                 conn,
                 conversation_id=conversation_id,
-                last_seq=last_seq,
+                last_seq=locked.last_seq,
                 ids=new_ids,
                 messages=new_messages,
             )
             stored.update((message.id, message) for message in inserted)
-            # After the insert: its triggers counted the exact bytes, and they hold the owner's
-            # usage row until commit, so the owner's concurrent writes pass this one at a time.
-            after = await usage_of(conn, conversation_id, principal.scope())
-            check_quota(after, settings, new_conversation=created, grew=True)
+            if locked.owned:
+                # After the insert: its triggers counted the exact bytes, and they hold the
+                # owner's usage row until commit, so the owner's concurrent writes pass this
+                # check one at a time.
+                after = await usage_of(conn, conversation_id, principal.scope())
+                check_quota(after, settings, new_conversation=created, grew=True)
     return [stored[message_id] for message_id in ids]
 
 
@@ -232,9 +234,10 @@ async def update(
         )
         if updated is None:
             raise _no_message(message_id)
-        after = await usage_of(conn, conversation_id, scope)
-        grew = after.conversation_bytes > before.conversation_bytes
-        check_quota(after, settings, new_conversation=False, grew=grew)
+        if before.owner is not None:
+            after = await usage_of(conn, conversation_id, scope)
+            grew = after.conversation_bytes > before.conversation_bytes
+            check_quota(after, settings, new_conversation=False, grew=grew)
     return updated
 
 

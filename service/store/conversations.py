@@ -10,7 +10,7 @@ the Struct's field order, which tests/integration/test_queries.py checks against
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from service.core.principal import Scope
@@ -125,15 +125,23 @@ async def create_if_missing(
     return created > 0
 
 
+class Locked(NamedTuple):
+    # The last seq the conversation assigned.
+    last_seq: int
+    # The user it belongs to.
+    user_id: str | None
+    # Whether a user or a visitor owns it (its quotas apply).
+    owned: bool
+
+
 async def lock_for_append(
     conn: Connection, *, conversation_id: UUID, scope: Scope
-) -> tuple[int, str | None] | None:
-    """(the last seq assigned, the conversation's user), with the conversation locked to this
-    transaction; None if missing or outside the scope."""
+) -> Locked | None:
+    """The conversation, locked to this transaction; None if missing or outside the scope."""
     row = await queries().one(
         conn, "conversations.lock_for_append", conversation_id=conversation_id, **scope
     )
-    return (row["last_seq"], row["user_id"]) if row else None
+    return Locked(*row) if row else None
 
 
 async def claim(conn: Connection, *, user_id: str, visitor_hash: bytes) -> int:
