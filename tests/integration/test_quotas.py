@@ -5,6 +5,7 @@ follow every write, and hold under concurrency."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from service.core.settings import Settings
 from tests.helpers import JWT_SECRET, assert_problem, bearer, messages_body, user_token
 from tests.integration.conftest import Client, make_settings
+from tests.integration.test_migrations import apply_first
 from tests.live import live_service
 
 ALICE = bearer(user_token("alice"))
@@ -312,3 +314,33 @@ async def test_one_owners_uploads_and_deletes_of_shared_content_do_not_deadlock(
             ]
             await asyncio.gather(*(churn(conversations[n % 2]) for n in range(6)))
     assert alice(db) == (2, 0)
+
+
+def test_bulk_copy_as_the_importers_do_is_counted(db: psycopg.Connection) -> None:
+    conversation_id = uuid.uuid4()
+    with db.cursor().copy("COPY conversations (id, user_id) FROM STDIN") as copy:
+        copy.write_row((conversation_id, "carol"))
+    columns = "conversation_id, seq, id, role, content, metadata"
+    with db.cursor().copy(f"COPY messages ({columns}) FROM STDIN") as copy:
+        for seq in range(1, 101):
+            copy.write_row((conversation_id, seq, uuid.uuid4(), "user", "z" * 10, '{"a": 1}'))
+    assert usage(db) == {"user:carol": (1, 100 * (10 + 8))}
+
+
+def test_the_migration_counts_what_is_already_stored(empty_database_url: str) -> None:
+    apply_first(empty_database_url, 6)
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO conversations (id, user_id, visitor_hash) VALUES "
+            "(gen_random_uuid(), 'dave', NULL), (gen_random_uuid(), 'dave', NULL), "
+            "(gen_random_uuid(), NULL, sha256('v')), (gen_random_uuid(), NULL, NULL)"
+        )
+        conn.execute(
+            "INSERT INTO messages (conversation_id, seq, id, role, content) "
+            "SELECT id, 1, gen_random_uuid(), 'user', 'hello' FROM conversations"
+        )
+        apply_first(empty_database_url, 7)
+        assert usage(conn) == {
+            "user:dave": (2, 2 * (5 + 2)),
+            "visitor:" + hashlib.sha256(b"v").hexdigest(): (1, 5 + 2),
+        }
