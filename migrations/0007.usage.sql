@@ -72,15 +72,20 @@ $$;
 CREATE FUNCTION messages_usage() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP <> 'DELETE' THEN
+    IF TG_OP = 'INSERT' THEN
         PERFORM usage_add_bytes(array_agg(conversation_id),
                                 array_agg(message_bytes(content, metadata)))
         FROM added;
-    END IF;
-    IF TG_OP <> 'INSERT' THEN
+    ELSIF TG_OP = 'DELETE' THEN
         PERFORM usage_add_bytes(array_agg(conversation_id),
                                 array_agg(-message_bytes(content, metadata)))
         FROM removed;
+    ELSE
+        -- One call for both versions: a patch moves each count once, by the difference.
+        PERFORM usage_add_bytes(array_agg(conversation_id), array_agg(delta))
+        FROM (SELECT conversation_id, message_bytes(content, metadata) AS delta FROM added
+              UNION ALL
+              SELECT conversation_id, -message_bytes(content, metadata) FROM removed) change;
     END IF;
     RETURN NULL;
 END;

@@ -157,23 +157,32 @@ ORDER BY seq;
 -- name: update :one
 -- Patch message :message_id of conversation :conversation_id within the caller's scope
 -- (finalising a streamed reply): content becomes :content and metadata :metadata, each unless
--- null; the conversation counts as updated.
-WITH updated AS (
-    UPDATE messages m
-    SET content = coalesce(:content, content),
-        metadata = coalesce(:metadata, metadata)
+-- null; the conversation counts as updated. The last column, grown, is how many bytes the
+-- message grew by (negative when it shrank), for its owner's quota: the message is locked
+-- before its size is read, so a concurrent patch cannot slip in between.
+WITH old AS (
+    SELECT m.conversation_id, m.seq, message_bytes(m.content, m.metadata) AS bytes
+    FROM messages m
     WHERE EXISTS (
             SELECT 1 FROM conversations c
             WHERE c.id = :conversation_id
               AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
         )
       AND m.conversation_id = :conversation_id AND m.id = :message_id
-    RETURNING id, conversation_id, seq, role, content, topic, metadata, created_at
+    FOR UPDATE
+), updated AS (
+    UPDATE messages m
+    SET content = coalesce(:content, m.content),
+        metadata = coalesce(:metadata, m.metadata)
+    FROM old
+    WHERE m.conversation_id = old.conversation_id AND m.seq = old.seq
+    RETURNING m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
+              m.created_at, message_bytes(m.content, m.metadata) - old.bytes AS grown
 ), touched AS (
     UPDATE conversations SET updated_at = now()
     WHERE id = :conversation_id AND EXISTS (SELECT 1 FROM updated)
 )
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at FROM updated;
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, grown FROM updated;
 
 -- name: delete :val
 -- Delete message :message_id of conversation :conversation_id within the caller's scope and

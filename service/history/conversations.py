@@ -55,8 +55,7 @@ def check_quota(after: Usage, settings: Settings, *, new_conversation: bool, gre
 
 
 async def usage_of(conn: Connection, conversation_id: UUID, scope: Scope) -> Usage:
-    """The usage around a conversation the transaction has written to (so it exists), locking
-    it."""
+    """The usage of the owner of a conversation the transaction has just written to."""
     found = await usage.of_conversation(conn, conversation_id=conversation_id, scope=scope)
     if found is None:
         raise conversation_not_found(conversation_id)

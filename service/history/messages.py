@@ -38,17 +38,13 @@ NO_LOWER_BOUND = 0
 NO_UPPER_BOUND = 2**63 - 1
 
 
-def _no_message(message_id: UUID) -> NotFound:
-    return NotFound(f"message {message_id} does not exist", field="message_id")
-
-
 async def _message_not_found(
     conn: Connection, conversation_id: UUID, scope: Scope, message_id: UUID
 ) -> NotFound:
     """Why a message was not found: its conversation is missing (or not the caller's), or only
     the message is."""
     await require(conn, conversation_id, scope)
-    return _no_message(message_id)
+    return NotFound(f"message {message_id} does not exist", field="message_id")
 
 
 def _same_message(stored: Message, new: NewMessage) -> bool:
@@ -221,10 +217,7 @@ async def update(
     check_message_patch(patch, settings)
     scope = principal.scope()
     async with conn.transaction():
-        # Locks the conversation: no other write changes its bytes before this one commits, so
-        # the difference after the update is this patch's alone.
-        before = await usage_of(conn, conversation_id, scope)
-        updated = await messages.update(
+        found = await messages.update(
             conn,
             conversation_id=conversation_id,
             scope=scope,
@@ -232,12 +225,13 @@ async def update(
             content=patch.content if isinstance(patch.content, str) else None,
             metadata=patch.metadata if isinstance(patch.metadata, dict) else None,
         )
-        if updated is None:
-            raise _no_message(message_id)
-        if before.owner is not None:
+        if found is None:
+            raise await _message_not_found(conn, conversation_id, scope, message_id)
+        updated, grown = found
+        if grown > 0:
+            # As for an append: the update's triggers hold the owner's usage row until commit.
             after = await usage_of(conn, conversation_id, scope)
-            grew = after.conversation_bytes > before.conversation_bytes
-            check_quota(after, settings, new_conversation=False, grew=grew)
+            check_quota(after, settings, new_conversation=False, grew=True)
     return updated
 
 

@@ -109,7 +109,8 @@ async def update(
     message_id: UUID,
     content: str | None,
     metadata: dict[str, Any] | None,
-) -> Message | None:
+) -> tuple[Message, int] | None:
+    """(the patched message, how many bytes it grew by: negative when it shrank)."""
     row = await queries().one(
         conn,
         "messages.update",
@@ -119,7 +120,7 @@ async def update(
         metadata=metadata,
         **scope,
     )
-    return Message(*row) if row else None
+    return (Message(*row[:8]), row[8]) if row else None
 
 
 async def delete(

@@ -14,8 +14,6 @@ from service.db.queries import queries
 
 
 class Usage(NamedTuple):
-    # Bytes of the conversation's messages and files.
-    conversation_bytes: int
     # Who owns the conversation; None for one made by an API key for nobody (no quota).
     owner: Literal["user", "visitor"] | None
     # The owner's conversations and bytes (0 when there is no owner).
@@ -24,13 +22,11 @@ class Usage(NamedTuple):
 
 
 async def of_conversation(conn: Connection, *, conversation_id: UUID, scope: Scope) -> Usage | None:
-    """The usage around a conversation, which stays locked to the transaction; None when it is
-    missing or outside the scope."""
+    """The usage of the conversation's owner; None when the conversation is missing or outside
+    the scope."""
     row = await queries().one(
         conn, "usage.of_conversation", conversation_id=conversation_id, **scope
     )
     if row is None:
         return None
-    return Usage(
-        row["conversation_bytes"], row["owner"], row["conversations"] or 0, row["bytes"] or 0
-    )
+    return Usage(row["owner"], row["conversations"] or 0, row["bytes"] or 0)
