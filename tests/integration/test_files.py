@@ -504,3 +504,41 @@ async def test_a_range_of_thousands_of_digits_is_unsatisfiable_not_a_500(
         headers={"Range": f"bytes={'9' * digits}-"},
     )
     assert_problem(response, 416, "Range")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # An endless preamble: the parser would skip it without end.
+        (
+            b"x" * (100 * 1024) + b'\r\n--B\r\nContent-Disposition: form-data; name="file"; '
+            b'filename="a"\r\n\r\nx\r\n--B--\r\n',
+            "body",
+        ),
+        # More part headers than RFC 7578 has a use for.
+        (
+            b'--B\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n'
+            + b"".join(b"X-%d: y\r\n" % n for n in range(20))
+            + b"\r\nx\r\n--B--\r\n",
+            "file",
+        ),
+        # One header line of 8 KiB.
+        (
+            b'--B\r\nContent-Disposition: form-data; name="file"; filename="'
+            + b"a" * 8192
+            + b'"\r\n\r\nx\r\n--B--\r\n',
+            "file",
+        ),
+    ],
+)
+async def test_the_multipart_envelope_is_bounded(
+    client: Client, db: psycopg.Connection, body: bytes, field: str
+) -> None:
+    conversation_id = await conversation(client)
+    response = await client.post(
+        f"/v1/conversations/{conversation_id}/files",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=B"},
+    )
+    assert_problem(response, 422, field)
+    assert storage(db) == (0, 0, 0)
