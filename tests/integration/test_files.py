@@ -509,12 +509,8 @@ async def test_a_range_of_thousands_of_digits_is_unsatisfiable_not_a_500(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        # An endless preamble: the parser would skip it without end.
-        (
-            b"x" * (100 * 1024) + b'\r\n--B\r\nContent-Disposition: form-data; name="file"; '
-            b'filename="a"\r\n\r\nx\r\n--B--\r\n',
-            "body",
-        ),
+        # A preamble that never ends: the parser would skip it for as long as it lasts.
+        (b"x" * (100 * 1024), "body"),
         # More part headers than RFC 7578 has a use for.
         (
             b'--B\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n'
