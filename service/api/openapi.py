@@ -14,7 +14,11 @@ from typing import Any
 
 from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import (
+    JsonRenderPlugin,
+    OpenAPIRenderPlugin,
+    SwaggerRenderPlugin,
+)
 from msgspec import Struct
 
 from service.core import schemas, visitors
@@ -158,25 +162,22 @@ def complete(document: dict[str, Any], settings: Settings) -> None:
         _refuse_nul(schema)
 
 
-class CompletedJson(JsonRenderPlugin):
+class _Completing(OpenAPIRenderPlugin):
+    """A render plugin that completes the document for these settings before rendering it."""
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(**options)
+        self.settings = settings
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        complete(openapi_schema, self.settings)
+        # The concrete plugin's render, next in the subclasses' MRO (not the abstract one).
+        return super().render(request, openapi_schema)  # type: ignore[safe-super]
+
+
+class CompletedJson(_Completing, JsonRenderPlugin):
     """/schema/openapi.json, completed for these settings."""
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        self.settings = settings
 
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        complete(openapi_schema, self.settings)
-        return super().render(request, openapi_schema)
-
-
-class CompletedSwagger(SwaggerRenderPlugin):
+class CompletedSwagger(_Completing, SwaggerRenderPlugin):
     """/schema/swagger, showing the completed document."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        self.settings = settings
-
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        complete(openapi_schema, self.settings)
-        return super().render(request, openapi_schema)
