@@ -1,67 +1,50 @@
 """Rate limits: requests per minute of each user, visitor and (when set) API key, and failed
 authentications per minute of each client address.
 
-Counted in memory, by each worker process on its own: with N workers (CHATKEEP_WORKERS) a
-caller may make up to N times the configured rate, and each instance of the service counts
+Counted by the ``limits`` library (a sliding-window counter: two counters per caller, expired
+by the library) in memory, by each worker process on its own: with N workers (CHATKEEP_WORKERS)
+a caller may make up to N times the configured rate, and each instance of the service counts
 again. They bound what one worker serves to one caller; a deployment that needs one global
-bound sets it at its proxy or gateway. Not Litestar's RateLimitMiddleware: it keeps a JSON list
-of every request's time per caller, re-encoded on each request, takes locks that yield to the
-event loop, never forgets a caller, and sends no Retry-After (about 60 µs a request at 600 a
-minute). This costs a dictionary lookup and a few float operations (about 1 µs), and runs inside
-the authentication middleware, where the caller is known.
+bound sets it at its proxy or gateway (``limits`` also speaks Redis, should chatkeep ever run
+one). Not Litestar's RateLimitMiddleware: it keeps a JSON list of every request's time per
+caller, re-encoded on each request, never forgets a caller and sends no Retry-After (about
+60 µs a request at 600 a minute, against about 8 µs here). The check runs inside the
+authentication middleware, where the caller is known.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Hashable
+
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from service.core.errors import RateLimited
 from service.core.principal import Principal
 from service.core.settings import Settings, env_name
 
-PERIOD_SECONDS = 60.0
-# Callers remembered per limit; beyond that, the ones whose allowance is whole again go first.
-MAX_KEYS = 100_000
-
 
 class RateLimit:
-    """At most ``per_minute`` events per key in any minute, bursts included (the generic cell
-    rate algorithm: one number per key, the time until which its allowance is spent)."""
+    """At most ``per_minute`` events per key in a sliding minute."""
 
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval = PERIOD_SECONDS / per_minute
-        self._clock = clock
-        self._spent_until: dict[Hashable, float] = {}
+    def __init__(self, per_minute: int) -> None:
+        self._item = RateLimitItemPerMinute(per_minute)
+        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
 
-    def _wait(self, key: Hashable, now: float) -> tuple[float, float]:
-        """(when the key's allowance would be spent until after one more event, the seconds to
-        wait before that event is allowed)."""
-        spent_until = max(self._spent_until.get(key, now), now) + self._interval
-        return spent_until, spent_until - now - PERIOD_SECONDS
+    def _until_allowed(self, key: str) -> float:
+        reset_at = self._limiter.get_window_stats(self._item, key).reset_time
+        return max(reset_at - time.time(), 0.001)
 
-    def wait(self, key: Hashable) -> float:
-        """Seconds until ``key`` may have one more event; 0 or less: now."""
-        return self._wait(key, self._clock())[1]
+    def wait(self, key: str) -> float:
+        """Seconds until ``key`` may have one more event; 0: now."""
+        return 0.0 if self._limiter.test(self._item, key) else self._until_allowed(key)
 
-    def hit(self, key: Hashable) -> float:
-        """Count one event of ``key`` when allowed; the seconds to wait when not (nothing is
-        counted then), else 0 or less."""
-        now = self._clock()
-        spent_until, wait = self._wait(key, now)
-        if wait > 0:
-            return wait
-        if len(self._spent_until) >= MAX_KEYS and key not in self._spent_until:
-            self._forget_idle(now)
-        self._spent_until[key] = spent_until
-        return wait
-
-    def _forget_idle(self, now: float) -> None:
-        self._spent_until = {key: at for key, at in self._spent_until.items() if at > now}
-        if len(self._spent_until) > MAX_KEYS // 2:
-            # A flood of distinct callers: starting over is cheaper than scanning on every one.
-            self._spent_until.clear()
+    def hit(self, key: str) -> float:
+        """Count one event of ``key`` when allowed (0); the seconds to wait when not (nothing is
+        counted then)."""
+        return 0.0 if self._limiter.hit(self._item, key) else self._until_allowed(key)
 
 
 def _retry_after(wait: float) -> int:
@@ -98,12 +81,14 @@ class Limits:
 
     def count(self, principal: Principal) -> None:
         """Count a request of ``principal``; RateLimited when it is over its limit."""
-        key: Hashable
         if principal.trusted:
-            limit, setting, key = self._keys, "key_requests_per_minute", principal.key_id
+            limit, setting = self._keys, "key_requests_per_minute"
+            key = f"key:{principal.key_id}"
+        elif principal.user_id is not None:
+            limit, setting, key = self._owners, "requests_per_minute", f"user:{principal.user_id}"
         else:
             limit, setting = self._owners, "requests_per_minute"
-            key = principal.user_id or principal.visitor_hash
+            key = f"visitor:{(principal.visitor_hash or b'').hex()}"
         if limit and (wait := limit.hit(key)) > 0:
             raise RateLimited(
                 f"too many requests from this {principal.kind}; {env_name(setting)} is "

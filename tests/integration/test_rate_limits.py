@@ -34,12 +34,11 @@ def settings(database_url: str) -> Settings:
     return make_settings(database_url, jwt_secret=JWT_SECRET, allow_anonymous="true", **LIMITS)
 
 
-def assert_rate_limited(response: object, setting: str) -> int:
+def assert_rate_limited(response: object, setting: str) -> None:
     problem = assert_problem(response, 429)  # type: ignore[arg-type]
     assert setting in problem["detail"]
     retry_after = int(response.headers["retry-after"])  # type: ignore[attr-defined]
     assert 1 <= retry_after <= 60
-    return retry_after
 
 
 @pytest.mark.parametrize(
@@ -53,8 +52,7 @@ async def test_a_user_or_visitor_over_its_rate_is_429_with_retry_after(
     for _ in range(PER_MINUTE):
         assert (await anonymous_client.get("/v1/conversations", headers=headers)).status_code == 200
     refused = await anonymous_client.get("/v1/conversations", headers=headers)
-    # One request's share of the minute.
-    assert assert_rate_limited(refused, "CHATKEEP_REQUESTS_PER_MINUTE") == 60 // PER_MINUTE
+    assert_rate_limited(refused, "CHATKEEP_REQUESTS_PER_MINUTE")
     # Others are not held back: another user, and API keys (unlimited by default).
     other = bearer(user_token("bob"))
     assert (await anonymous_client.get("/v1/conversations", headers=other)).status_code == 200
@@ -115,15 +113,12 @@ async def test_an_unknown_key_is_looked_up_again_after_a_few_seconds(
         await pool.close()
 
 
-def test_the_limit_allows_a_burst_then_one_request_per_share_of_the_minute() -> None:
-    now = [1000.0]
-    limit = RateLimit(2, clock=lambda: now[0])
-    assert limit.hit("a") <= 0
-    assert limit.hit("a") <= 0
-    assert limit.hit("a") == pytest.approx(30)
-    assert limit.hit("b") <= 0
-    now[0] += 29.9
-    assert limit.wait("a") == pytest.approx(0.1)
-    now[0] += 0.1
-    assert limit.hit("a") <= 0
-    assert limit.hit("a") == pytest.approx(30)
+def test_the_limit_allows_its_rate_then_says_how_long_to_wait() -> None:
+    limit = RateLimit(2)
+    assert limit.hit("a") == 0
+    assert limit.wait("a") == 0
+    assert limit.hit("a") == 0
+    refused = limit.hit("a")
+    assert 0 < refused <= 60
+    assert 0 < limit.wait("a") <= 60
+    assert limit.hit("b") == 0  # callers are counted apart
