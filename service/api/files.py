@@ -23,7 +23,13 @@ from service.api.params import (
     Limit,
 )
 from service.api.uploads import body_bounded, multipart_boundary, multipart_file
-from service.core.attachments import FILE_FIELD, Upload, clean_content_type, clean_filename
+from service.core.attachments import (
+    FILE_FIELD,
+    MAX_FILENAME,
+    Upload,
+    clean_content_type,
+    clean_filename,
+)
 from service.core.errors import TooLarge
 from service.core.schemas import FileInfo, FilePage
 from service.core.settings import Settings
@@ -36,7 +42,11 @@ Filename = Annotated[
     str | None,
     QueryParameter(
         description="The file's name, required for a raw upload (multipart sends its own). Its "
-        "last path component is kept: 1 to 255 characters, not blank, no control characters."
+        "last path component is kept: at most 255 characters, no control characters, a last "
+        "path component that is not blank. Described as required: a form sending it is fine.",
+        required=True,
+        min_length=1,
+        max_length=MAX_FILENAME,
     ),
 ]
 NewFileId = Annotated[

@@ -22,6 +22,7 @@ from litestar.openapi.plugins import (
 from msgspec import Struct
 
 from service.core import schemas, visitors
+from service.core.attachments import FILENAME_PATTERN
 from service.core.settings import Settings
 from service.core.validation import MAX_METADATA_DEPTH
 
@@ -154,6 +155,8 @@ def complete(document: dict[str, Any], settings: Settings) -> None:
             _body_schema(components[body.__name__], body, settings)
     for parameter in _parameters(document):
         schema = parameter["schema"]
+        if parameter["name"] == "filename":
+            schema["pattern"] = FILENAME_PATTERN
         if parameter["name"] == "limit":
             schema.update(minimum=1, maximum=settings.max_page, default=settings.default_page)
             parameter["description"] = schema["description"] = (

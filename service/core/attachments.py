@@ -16,6 +16,9 @@ MAX_FILENAME = 255
 # printable ASCII (the type is sent back as a header, which must be Latin-1 at the very least).
 _CONTENT_TYPE = re.compile(r"^[\w!#$&^.+-]+/[\w!#$&^.+-]+(\s*;[\x20-\x7e]*)?$", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# clean_filename's rule as a regular expression (for the OpenAPI document): no control
+# characters, and a last path component that is not blank.
+FILENAME_PATTERN = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u001f\u007f\s/\\][^\u0000-\u001f\u007f/\\]*$"
 
 
 @dataclass
@@ -33,7 +36,7 @@ def clean_filename(name: str | None) -> str:
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
     if not base:
         raise InvalidInput("a file name is required", field="filename")
-    if len(base) > MAX_FILENAME:
+    if len(name or "") > MAX_FILENAME:
         raise InvalidInput(f"longer than {MAX_FILENAME} characters", field="filename")
     if _CONTROL.search(base):
         raise InvalidInput("control characters are not allowed", field="filename")

@@ -26,22 +26,13 @@ SEED = os.environ.get("CHATKEEP_FUZZ_SEED", "20261123")
 # Every check is on (schemathesis' default; `--checks` on the command line would override the
 # per-operation setting below). What the document cannot say is told to schemathesis instead:
 # - a cursor is opaque (only a previous page's next_cursor is one), so fuzzing sends a real one;
-# - over a size limit is a 413, which schemathesis does not count as refusing invalid data;
-# - the upload takes a raw body or a multipart form, and a raw body needs `filename` while a
-#   form carries its own: a parameter required only with one body is not something OpenAPI
-#   can say, so generated uploads without a name are refused (422). Those two checks skip that
-#   one operation; every other check runs on it.
+# - over a size limit is a 413, which schemathesis does not count as refusing invalid data.
 CONFIG = """
 [parameters]
 "query.cursor" = "{cursor}"
 
 [checks.negative_data_rejection]
 expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429, "5xx"]
-
-[[operations]]
-include-name = "POST /v1/conversations/{{conversation_id}}/files"
-checks.positive_data_acceptance.enabled = false
-checks.status_code_conformance.enabled = false
 """
 
 
