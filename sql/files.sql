@@ -64,8 +64,11 @@ RETURNING f.id, f.conversation_id, f.filename, f.content_type, f.size, :sha256::
           f.created_at;
 
 -- name: get :one
--- File :file_id of conversation :conversation_id, if the caller may see the conversation.
-SELECT f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at
+-- File :file_id of conversation :conversation_id, if the caller may see the conversation, with
+-- where its bytes are: its blob and chunk size. A blob's chunks never change once sealed, so a
+-- download reading them by blob id later serves exactly the bytes this row describes.
+SELECT f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at,
+       b.id AS blob_id, b.chunk_size
 FROM files f
 JOIN conversations c ON c.id = f.conversation_id
 JOIN blobs b ON b.id = f.blob_id
@@ -84,18 +87,6 @@ WHERE f.conversation_id = :conversation_id
   AND (f.created_at, f.id) > (:after_created_at, :after_id)
 ORDER BY f.created_at, f.id
 LIMIT :max_rows;
-
--- name: get_for_download :one
--- File :file_id of conversation :conversation_id, if the caller may see the conversation, with
--- where its bytes are: its blob and chunk size. A blob's chunks never change once sealed, so
--- reading them by blob id later serves exactly the bytes this row describes.
-SELECT f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at,
-       b.id AS blob_id, b.chunk_size
-FROM files f
-JOIN conversations c ON c.id = f.conversation_id
-JOIN blobs b ON b.id = f.blob_id
-WHERE f.conversation_id = :conversation_id AND f.id = :file_id
-  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);
 
 -- name: read_chunks :many
 -- Chunks :first_chunk..:last_chunk (inclusive) of blob :blob_id, in order.

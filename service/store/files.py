@@ -184,7 +184,7 @@ async def get_for_download(
     conn: Connection, *, conversation_id: UUID, file_id: UUID, scope: Scope
 ) -> Download | None:
     row = await queries().one(
-        conn, "files.get_for_download", conversation_id=conversation_id, file_id=file_id, **scope
+        conn, "files.get", conversation_id=conversation_id, file_id=file_id, **scope
     )
     return Download(_file(row), row["blob_id"], row["chunk_size"]) if row else None
 
