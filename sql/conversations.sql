@@ -17,11 +17,13 @@
 INSERT INTO conversations (id, title, user_id, visitor_hash, metadata)
 VALUES (:conversation_id, :title, :user_id, :visitor_hash, :metadata)
 ON CONFLICT (id) DO NOTHING
-RETURNING id, title, user_id, metadata, message_count, created_at, updated_at;
+RETURNING id, title, user_id, metadata, message_count, created_at, updated_at,
+          external_id, version;
 
 -- name: get :one
 -- Conversation :conversation_id, if the caller may see it.
-SELECT id, title, user_id, metadata, message_count, created_at, updated_at
+SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
+       external_id, version
 FROM conversations c
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);
@@ -38,7 +40,8 @@ SELECT EXISTS (
 -- All conversations, newest updated first, strictly after the keyset cursor
 -- (:after_updated_at, :after_id); at most :max_rows. Only for a trusted caller
 -- (:caller_trusted). A backward scan of conversations_recent.
-SELECT id, title, user_id, metadata, message_count, created_at, updated_at
+SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
+       external_id, version
 FROM conversations
 WHERE :caller_trusted::boolean AND (updated_at, id) < (:after_updated_at, :after_id)
 ORDER BY updated_at DESC, id DESC
@@ -48,7 +51,8 @@ LIMIT :max_rows;
 -- User :user_id's conversations, newest updated first, strictly after the keyset cursor
 -- (:after_updated_at, :after_id); at most :max_rows. A backward scan of
 -- conversations_user_recent.
-SELECT id, title, user_id, metadata, message_count, created_at, updated_at
+SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
+       external_id, version
 FROM conversations
 WHERE user_id = :user_id AND (updated_at, id) < (:after_updated_at, :after_id)
 ORDER BY updated_at DESC, id DESC
@@ -57,7 +61,8 @@ LIMIT :max_rows;
 -- name: list_recent_for_visitor :many
 -- The conversations of the visitor whose session id hashes to :visitor_hash, like
 -- list_recent_for_user. A backward scan of conversations_visitor_recent.
-SELECT id, title, user_id, metadata, message_count, created_at, updated_at
+SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
+       external_id, version
 FROM conversations
 WHERE visitor_hash = :visitor_hash AND (updated_at, id) < (:after_updated_at, :after_id)
 ORDER BY updated_at DESC, id DESC
@@ -73,7 +78,8 @@ SET title = CASE WHEN :set_title::boolean THEN :title ELSE title END,
     updated_at = now()
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
-RETURNING id, title, user_id, metadata, message_count, created_at, updated_at;
+RETURNING id, title, user_id, metadata, message_count, created_at, updated_at,
+          external_id, version;
 
 -- name: delete :execrows
 -- Delete conversation :conversation_id within the caller's scope; its messages go with it

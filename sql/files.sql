@@ -61,14 +61,14 @@ INSERT INTO files AS f (conversation_id, id, blob_id, filename, content_type, si
 VALUES (:conversation_id, :file_id, :blob_id, :filename, :content_type, :size)
 ON CONFLICT (conversation_id, id) DO NOTHING
 RETURNING f.id, f.conversation_id, f.filename, f.content_type, f.size, :sha256::bytea AS sha256,
-          f.created_at;
+          f.created_at, f.metadata;
 
 -- name: get :one
 -- File :file_id of conversation :conversation_id, if the caller may see the conversation, with
 -- where its bytes are: its blob and chunk size. A blob's chunks never change once sealed, so a
 -- download reading them by blob id later serves exactly the bytes this row describes.
 SELECT f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at,
-       b.id AS blob_id, b.chunk_size
+       f.metadata, b.id AS blob_id, b.chunk_size
 FROM files f
 JOIN conversations c ON c.id = f.conversation_id
 JOIN blobs b ON b.id = f.blob_id
@@ -78,7 +78,8 @@ WHERE f.conversation_id = :conversation_id AND f.id = :file_id
 -- name: list :many
 -- The files of conversation :conversation_id within the caller's scope, oldest first, strictly
 -- after the keyset cursor (:after_created_at, :after_id); at most :max_rows.
-SELECT f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at
+SELECT f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at,
+       f.metadata
 FROM files f
 JOIN conversations c ON c.id = f.conversation_id
 JOIN blobs b ON b.id = f.blob_id

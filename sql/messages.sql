@@ -16,12 +16,13 @@
 -- The newest :max_rows messages of conversation :conversation_id with
 -- :after_seq < seq < :before_seq, newest first, within the byte budget: one backward range
 -- scan of the primary key.
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, running_bytes
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+       running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -40,12 +41,13 @@ ORDER BY seq DESC;
 -- name: page_forward :many
 -- The oldest :max_rows messages of conversation :conversation_id with
 -- :after_seq < seq < :before_seq, oldest first, within the byte budget.
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, running_bytes
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+       running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -63,12 +65,13 @@ ORDER BY seq ASC;
 
 -- name: topic_page_backward :many
 -- Like page_backward, within topic :topic (a range scan of messages_topic_seq).
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, running_bytes
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+       running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -87,12 +90,13 @@ ORDER BY seq DESC;
 
 -- name: topic_page_forward :many
 -- Like page_forward, within topic :topic.
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, running_bytes
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+       running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -111,7 +115,8 @@ ORDER BY seq ASC;
 
 -- name: get :one
 -- Message :message_id of conversation :conversation_id, within the caller's scope.
-SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at
+SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at,
+       m.external_id
 FROM messages m
 WHERE EXISTS (
         SELECT 1 FROM conversations c
@@ -124,7 +129,7 @@ WHERE EXISTS (
 -- The messages of conversation :conversation_id whose ids are in :message_ids: the ones a
 -- retried append already stored.
 -- Unscoped: only under lock_for_append (see the top of this file).
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
 FROM messages
 WHERE conversation_id = :conversation_id AND id = any(:message_ids::uuid[]);
 
@@ -142,15 +147,15 @@ WITH inserted AS (
     FROM unnest(:ids::uuid[], :roles::text[], :contents::text[], :topics::text[],
                 :metadata::jsonb[])
         WITH ORDINALITY AS batch (id, role, content, topic, metadata, ordinal)
-    RETURNING id, conversation_id, seq, role, content, topic, metadata, created_at
+    RETURNING id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
 ), counted AS (
     UPDATE conversations
     SET last_seq = :last_seq + cardinality(:ids::uuid[]),
         message_count = message_count + cardinality(:ids::uuid[]),
-        updated_at = now()
+        updated_at = now(), version = version + 1
     WHERE id = :conversation_id
 )
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
 FROM inserted
 ORDER BY seq;
 
@@ -177,12 +182,13 @@ WITH old AS (
     FROM old
     WHERE m.conversation_id = old.conversation_id AND m.seq = old.seq
     RETURNING m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-              m.created_at, message_bytes(m.content, m.metadata) - old.bytes AS grown
+              m.created_at, m.external_id, message_bytes(m.content, m.metadata) - old.bytes AS grown
 ), touched AS (
-    UPDATE conversations SET updated_at = now()
+    UPDATE conversations SET updated_at = now(), version = version + 1
     WHERE id = :conversation_id AND EXISTS (SELECT 1 FROM updated)
 )
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, grown FROM updated;
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id, grown
+FROM updated;
 
 -- name: delete :val
 -- Delete message :message_id of conversation :conversation_id within the caller's scope and
@@ -198,7 +204,8 @@ WITH deleted AS (
     RETURNING 1
 ), counted AS (
     UPDATE conversations
-    SET message_count = message_count - (SELECT count(*) FROM deleted), updated_at = now()
+    SET message_count = message_count - (SELECT count(*) FROM deleted),
+        updated_at = now(), version = version + 1
     WHERE id = :conversation_id AND EXISTS (SELECT 1 FROM deleted)
 )
 SELECT count(*) FROM deleted;
@@ -218,7 +225,8 @@ WITH deleted AS (
     RETURNING 1
 ), counted AS (
     UPDATE conversations
-    SET message_count = message_count - (SELECT count(*) FROM deleted), updated_at = now()
+    SET message_count = message_count - (SELECT count(*) FROM deleted),
+        updated_at = now(), version = version + 1
     WHERE id = :conversation_id AND EXISTS (SELECT 1 FROM deleted)
 )
 SELECT count(*) FROM deleted;

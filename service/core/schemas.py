@@ -9,7 +9,17 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-Role = Literal["system", "user", "assistant", "tool"]
+# The same rule as the messages_role constraint in migrations/0008.app_needs.sql.
+ROLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+CORE_ROLES = ("system", "user", "assistant", "tool")
+Role = Annotated[
+    str,
+    Meta(
+        pattern=ROLE_PATTERN,
+        description="system, user, assistant or tool, or any role name of the application: "
+        "a lowercase letter, then up to 31 lowercase letters, digits, '_' or '-'.",
+    ),
+]
 Metadata = dict[str, Any]
 # Metadata read back from PostgreSQL: the stored JSON bytes, passed through to the response
 # without being parsed into Python objects and encoded again (see service/db/pool.py).
@@ -17,6 +27,15 @@ StoredMetadata = Annotated[msgspec.Raw, Meta(description="A JSON object, as stor
 Title = Annotated[str, Meta(max_length=1000, description="Free text, at most 1000 characters.")]
 UserId = Annotated[
     str, Meta(min_length=1, max_length=255, description="The application's user id.")
+]
+ExternalId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=255,
+        description="The application's own id (e.g. from the store it came from), unique "
+        "within its owner.",
+    ),
 ]
 Topic = Annotated[
     str,
@@ -32,10 +51,14 @@ class Conversation(Struct):
     message_count: int
     created_at: datetime
     updated_at: datetime
+    external_id: str | None
+    # Bumped by every change to the conversation or its messages; also its ETag.
+    version: int
 
 
 class ConversationCreate(Struct, kw_only=True, forbid_unknown_fields=True):
     id: UUID | None = None
+    external_id: ExternalId | None = None
     title: Title | None = None
     user_id: UserId | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
@@ -62,12 +85,14 @@ class Message(Struct):
     topic: str | None
     metadata: StoredMetadata
     created_at: datetime
+    external_id: str | None
 
 
 class NewMessage(Struct, kw_only=True, forbid_unknown_fields=True):
     role: Role
     content: str
     id: UUID | None = None
+    external_id: ExternalId | None = None
     topic: Topic | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
 
@@ -125,6 +150,7 @@ class FileInfo(Struct):
     # Hex SHA-256 of the content; also the download's ETag.
     sha256: str
     created_at: datetime
+    metadata: StoredMetadata
 
 
 class FilePage(Struct, kw_only=True):

@@ -37,6 +37,7 @@ def _file(row: asyncpg.Record) -> FileInfo:
         row["size"],
         bytes(row["sha256"]).hex(),
         row["created_at"],
+        row["metadata"],
     )
 
 

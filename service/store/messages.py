@@ -56,7 +56,7 @@ async def page(
         bounds["topic"] = topic
     rows = await queries().many(conn, key, conversation_id=conversation_id, **scope, **bounds)
     # The first eight columns are a Message; the ninth is the running byte count.
-    return Page([Message(*row[:8]) for row in rows], rows[-1][8] if rows else 0)
+    return Page([Message(*row[:9]) for row in rows], rows[-1][9] if rows else 0)
 
 
 async def get(
@@ -120,7 +120,7 @@ async def update(
         metadata=metadata,
         **scope,
     )
-    return (Message(*row[:8]), row[8]) if row else None
+    return (Message(*row[:9]), row[9]) if row else None
 
 
 async def delete(

@@ -202,7 +202,7 @@ async def test_append_rejects_bad_input_and_writes_nothing(
     cases: list[tuple[Any, int, str]] = [
         ({"messages": []}, 422, "messages"),
         ({}, 422, "messages"),
-        ({"messages": [{"role": "bot", "content": "x"}]}, 422, "messages[0].role"),
+        ({"messages": [{"role": "Bot!", "content": "x"}]}, 422, "messages[0].role"),
         ({"messages": [{"role": "user"}]}, 422, "messages[0].content"),
         ({"messages": [{"role": "user", "content": 5}]}, 422, "messages[0].content"),
         ({"messages": [{"role": "user", "content": "a\u0000b"}]}, 422, "messages[0].content"),

@@ -7,13 +7,16 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
+from msgspec import Raw
 
 from service.api import downloads
 from service.core.errors import RangeNotSatisfiable
 from service.core.schemas import FileInfo
 
 SHA = "ab" * 32
-FILE = FileInfo(uuid4(), uuid4(), "report.pdf", "application/pdf", 1000, SHA, datetime.now(UTC))
+FILE = FileInfo(
+    uuid4(), uuid4(), "report.pdf", "application/pdf", 1000, SHA, datetime.now(UTC), Raw(b"{}")
+)
 ETAG = f'"{SHA}"'
 
 
