@@ -10,10 +10,13 @@ import os
 from functools import cache
 
 import msgspec
+from dotenv import dotenv_values
 
 from service.core.msgspec_errors import field_of
 
 ENV_PREFIX = "CHATKEEP_"
+# Read from the working directory at start-up when present; the real environment wins.
+DOTENV_FILE = ".env"
 KIB = 1024
 MIB = 1024 * KIB
 GIB = 1024 * MIB
@@ -32,6 +35,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     pool_min_size: int = 2
     pool_max_size: int = 10
+    # Seconds a pooled connection may sit idle before it is closed (0: never); asyncpg's
+    # max_inactive_connection_lifetime. Short for serverless databases (README "Configuration").
+    pool_idle_lifetime: float = 300.0
+    # Queries a pooled connection runs before it is replaced; asyncpg's max_queries.
+    pool_max_queries: int = 50_000
     # Seconds. How long a request waits for a free pool connection before it gets a 503.
     pool_acquire_timeout: float = 5.0
     connect_timeout: float = 5.0
@@ -72,6 +80,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     key_cache_seconds: float = 60.0
     # Local development only: requests without credentials act as a trusted caller.
     insecure_no_auth: bool = False
+    # Accounts kept by chatkeep (README "Accounts"): POST /v1/auth/token exchanges a username
+    # and password for a user token valid this many seconds.
+    accounts: bool = False
+    account_token_seconds: int = 3600
+    # Failed logins per minute of one username (per worker process); 0 switches it off.
+    failed_logins_per_minute: int = 10
 
     # Quotas: what one user, or one anonymous visitor, may own (conversations, and bytes of
     # message content, metadata and files), whoever writes it.
@@ -111,6 +125,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         for name in (
             "jwt_leeway_seconds",
             "key_cache_seconds",
+            "pool_idle_lifetime",
+            "failed_logins_per_minute",
             "requests_per_minute",
             "key_requests_per_minute",
             "failed_auth_per_minute",
@@ -121,6 +137,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             # 0 would mean "no timeout" to PostgreSQL, for statements and idle transactions.
             "statement_timeout_ms": self.statement_timeout_ms,
             "pool_max_size": self.pool_max_size,
+            "pool_max_queries": self.pool_max_queries,
+            "account_token_seconds": self.account_token_seconds,
             "max_content_bytes": self.max_content_bytes,
             "max_metadata_bytes": self.max_metadata_bytes,
             "max_batch": self.max_batch,
@@ -147,6 +165,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 f"{env_name('jwt_secret')} must be at least {MIN_JWT_SECRET_LENGTH} characters"
             )
+        if self.accounts and not self.jwt_secret:
+            raise SettingsError(
+                f"{env_name('accounts')} needs {env_name('jwt_secret')} to sign user tokens"
+            )
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -157,8 +179,26 @@ def env_name(field: str) -> str:
     return "DATABASE_URL" if field == "database_url" else ENV_PREFIX + field.upper()
 
 
+def process_environment(dotenv_file: str = DOTENV_FILE) -> dict[str, str]:
+    """The process's environment over the variables ``dotenv_file`` sets, when it exists: what
+    the real environment sets (even to "") wins over the file. The process's environment itself
+    is left alone."""
+    if not os.path.isfile(dotenv_file):
+        return dict(os.environ)
+    try:
+        from_file = dotenv_values(dotenv_file)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"cannot read {os.path.abspath(dotenv_file)}: {exc}") from exc
+    # A line without "=" names a variable without a value: nothing to set.
+    return {
+        **{name: value for name, value in from_file.items() if value is not None},
+        **os.environ,
+    }
+
+
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
-    environ = dict(os.environ if environ is None else environ)
+    """Settings from ``environ``; by default from the process's environment and ``.env``."""
+    environ = process_environment() if environ is None else dict(environ)
     values = {
         field: environ[env_name(field)]
         for field in Settings.__struct_fields__

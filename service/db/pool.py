@@ -76,6 +76,8 @@ async def create_pool(settings: Settings, *, prewarm: bool = True) -> asyncpg.Po
         asyncpg_dsn(settings.database_url),
         min_size=settings.pool_min_size if prewarm else 0,
         max_size=settings.pool_max_size,
+        max_inactive_connection_lifetime=settings.pool_idle_lifetime,
+        max_queries=settings.pool_max_queries,
         timeout=settings.connect_timeout,
         command_timeout=settings.command_timeout,
         init=init_connection,
