@@ -1,15 +1,41 @@
 -- Imports and exports (chatkeep import ..., chatkeep export). Bulk rows arrive by COPY, not by
 -- these queries: an import COPYs into
 --     conversations (id, user_id, visitor_hash, title, metadata, message_count, last_seq,
---                    created_at, updated_at)
---     messages (conversation_id, seq, id, role, content, topic, metadata, created_at)
--- only conversations that existing_conversations did not find (service/store/transfer.py).
+--                    created_at, updated_at, external_id, version)
+--     messages (conversation_id, seq, id, role, content, topic, metadata, created_at,
+--               external_id)
+-- only conversations that existing_conversations did not find, without the external ids
+-- taken_external_ids finds taken (service/store/transfer.py).
 
 -- name: existing_conversations :many
 -- Which of the conversations :conversation_ids exist already (an import skips them: it is
 -- idempotent).
 -- Unscoped: the import is the operator's (the CLI), not a caller's.
 SELECT id FROM conversations WHERE id = ANY(:conversation_ids::uuid[]);
+
+-- name: taken_external_ids :many
+-- Which of the conversations :conversation_ids, about to be imported with external ids
+-- :external_ids and owners :user_ids / :visitor_hashes (the arrays' same positions), cannot
+-- have their external id: another conversation of the same owner has it, stored or at an
+-- earlier position. The owner is the one the unique index conversations_external_id_owner
+-- (migrations/0008.app_needs.sql) compares.
+-- Unscoped: the import is the operator's (the CLI), not a caller's.
+SELECT n.id
+FROM (
+    SELECT id, external_id, coalesce(usage_owner(user_id, visitor_hash), '') AS owner,
+           row_number() OVER (
+               PARTITION BY external_id, coalesce(usage_owner(user_id, visitor_hash), '')
+               ORDER BY position) AS nth
+    FROM unnest(:conversation_ids::uuid[], :external_ids::text[], :user_ids::text[],
+                :visitor_hashes::bytea[]) WITH ORDINALITY
+         AS n (id, external_id, user_id, visitor_hash, position)
+) n
+WHERE n.nth > 1
+   OR EXISTS (
+       SELECT 1 FROM conversations c
+       WHERE c.external_id = n.external_id
+         AND coalesce(usage_owner(c.user_id, c.visitor_hash), '') = n.owner
+         AND c.id <> n.id);
 
 -- name: checksums :many
 -- For each of the conversations :conversation_ids that exists: its message rows and a checksum
@@ -34,7 +60,7 @@ WHERE c.id = ANY(:conversation_ids::uuid[]);
 -- :conversation_id (when not null).
 -- Unscoped: the export is the operator's (the CLI), not a caller's.
 SELECT id, user_id, visitor_hash, title, metadata, message_count, last_seq, created_at,
-       updated_at
+       updated_at, external_id, version
 FROM conversations
 WHERE (:user_id::text IS NULL OR user_id = :user_id)
   AND (:conversation_id::uuid IS NULL OR id = :conversation_id)
@@ -43,7 +69,7 @@ ORDER BY id;
 -- name: export_messages :many
 -- Every message of conversation :conversation_id, in seq order.
 -- Unscoped: the export is the operator's (the CLI), not a caller's.
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
 FROM messages
 WHERE conversation_id = :conversation_id
 ORDER BY seq;
@@ -53,7 +79,7 @@ ORDER BY seq;
 -- blob holding its bytes.
 -- Unscoped: the export is the operator's (the CLI), not a caller's.
 SELECT f.conversation_id, f.id, f.filename, f.content_type, f.size, b.sha256, f.created_at,
-       f.blob_id
+       f.metadata, f.blob_id
 FROM files f
 JOIN blobs b ON b.id = f.blob_id
 WHERE f.conversation_id = :conversation_id
@@ -88,10 +114,11 @@ INSERT INTO prompt_versions (name, version, content, metadata, created_at)
 VALUES (:name, :version, :content, :metadata, :created_at)
 ON CONFLICT (name, version) DO NOTHING;
 
--- name: restore_file_time :exec
--- File :file_id of conversation :conversation_id was created at :created_at, as an export says;
--- the import stored it (through the upload operation, which stamps now()) in this transaction.
+-- name: restore_file :exec
+-- File :file_id of conversation :conversation_id was created at :created_at and has metadata
+-- :metadata, as an export says; the import stored it (through the upload operation, which
+-- stamps now() and no metadata) in this transaction.
 -- Unscoped: the import is the operator's (the CLI), not a caller's.
 UPDATE files
-SET created_at = :created_at
+SET created_at = :created_at, metadata = :metadata
 WHERE conversation_id = :conversation_id AND id = :file_id;

@@ -31,6 +31,8 @@ class MessageRow(msgspec.Struct, array_like=True):
     # JSON text of an object, written to jsonb as it is.
     metadata: msgspec.Raw
     created_at: datetime
+    # The source's own id of the message, unique within its conversation.
+    external_id: str | None = None
 
 
 class ConversationRow(msgspec.Struct, array_like=True):
@@ -46,6 +48,9 @@ class ConversationRow(msgspec.Struct, array_like=True):
     last_seq: int
     created_at: datetime
     updated_at: datetime
+    # The source's own id of the conversation, unique within its owner (taken_external_ids).
+    external_id: str | None = None
+    version: int = 1
 
 
 CONVERSATION_COLUMNS = ConversationRow.__struct_fields__
@@ -57,6 +62,25 @@ async def existing_conversations(
 ) -> set[UUID]:
     rows = await queries().many(
         conn, "transfer.existing_conversations", conversation_ids=conversation_ids
+    )
+    return {row["id"] for row in rows}
+
+
+async def taken_external_ids(
+    conn: Connection, conversations: Sequence[ConversationRow]
+) -> set[UUID]:
+    """Which of ``conversations`` (not stored yet) cannot have their external_id: another
+    conversation of the same owner has it, stored or earlier in ``conversations``."""
+    named = [row for row in conversations if row.external_id is not None]
+    if not named:
+        return set()
+    rows = await queries().many(
+        conn,
+        "transfer.taken_external_ids",
+        conversation_ids=[row.id for row in named],
+        external_ids=[row.external_id for row in named],
+        user_ids=[row.user_id for row in named],
+        visitor_hashes=[row.visitor_hash for row in named],
     )
     return {row["id"] for row in rows}
 
@@ -150,14 +174,20 @@ async def import_prompt_version(
     return added > 0
 
 
-async def restore_file_time(
-    conn: Connection, *, conversation_id: UUID, file_id: UUID, created_at: datetime
+async def restore_file(
+    conn: Connection,
+    *,
+    conversation_id: UUID,
+    file_id: UUID,
+    created_at: datetime,
+    metadata: msgspec.Raw,
 ) -> None:
-    """Give a file just restored the creation time its export says."""
+    """Give a file just restored the creation time and metadata its export says."""
     await queries().exec(
         conn,
-        "transfer.restore_file_time",
+        "transfer.restore_file",
         conversation_id=conversation_id,
         file_id=file_id,
         created_at=created_at,
+        metadata=metadata,
     )

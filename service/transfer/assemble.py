@@ -1,5 +1,6 @@
-"""One conversation from a source's loose fields: ids kept or derived, roles mapped, seq
-assigned in source order, missing times filled in (rules in service/transfer/cleaning.py)."""
+"""One conversation from a source's loose fields: ids kept or derived (the source's own kept as
+external ids), roles mapped, seq assigned in source order, missing times filled in (rules in
+service/transfer/cleaning.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from service.store.transfer import ConversationRow, MessageRow
-from service.transfer.cleaning import Cleaner, json_raw, stable_id
+from service.transfer.cleaning import SOURCE_ROLE_KEY, Cleaner, json_raw, stable_id
 from service.transfer.records import Conversation
 
 
@@ -29,6 +30,9 @@ class SourceConversation:
     location: str
     # The source's own id, or None: then the conversation's id derives from its location.
     id: object
+    # What the source calls the conversation when it has no id (a JSON file's name): its
+    # external id then.
+    name: object = None
     title: object = None
     user_id: object = None
     metadata: object = None
@@ -37,8 +41,12 @@ class SourceConversation:
     messages: list[SourceMessage] = field(default_factory=list)
 
 
+def _missing(value: object) -> bool:
+    return value is None or value in ("", b"")
+
+
 def conversation_id(source: SourceConversation, namespace: str) -> UUID:
-    if source.id is None or source.id in ("", b""):
+    if _missing(source.id):
         return stable_id(source.location, f"{namespace}:location")
     return stable_id(source.id, namespace)
 
@@ -61,10 +69,16 @@ def assemble(
         previous_time = kept.created_at
         seen_ids.add(kept.id)
         messages.append(kept)
+    drop_repeated_external_ids(cleaner, messages, loc)
     created = created or (messages[0].created_at if messages else updated) or datetime.now(UTC)
     updated = updated or (messages[-1].created_at if messages else created)
     title = cleaner.text(source.title, loc, "title")
     user_id = cleaner.text(source.user_id, loc, "user_id")
+    external_id = (
+        cleaner.external_id(source.name, loc, "name")
+        if _missing(source.id)
+        else cleaner.external_id(source.id, loc, "id")
+    )
     conversation = ConversationRow(
         id=conversation_uuid,
         user_id=user_id or None,
@@ -75,8 +89,27 @@ def assemble(
         last_seq=len(messages),
         created_at=created,
         updated_at=max(updated, created),
+        external_id=external_id,
     )
     return Conversation(conversation, messages, loc)
+
+
+def drop_repeated_external_ids(cleaner: Cleaner, messages: list[MessageRow], location: str) -> None:
+    """Keep each external id on the first message that has it (they are unique within a
+    conversation); the others lose it (reported)."""
+    seen: set[str] = set()
+    for message in messages:
+        if message.external_id is None:
+            continue
+        if message.external_id in seen:
+            cleaner.report.problem(
+                f"{location}: message {message.seq}",
+                f"external id {message.external_id!r} repeats an earlier message's; not kept",
+                "fixed",
+            )
+            message.external_id = None
+        else:
+            seen.add(message.external_id)
 
 
 def _message(
@@ -87,14 +120,12 @@ def _message(
     seen_ids: set[UUID],
 ) -> MessageRow | None:
     loc = message.location
-    role = cleaner.role(message.role, loc)
-    if role is None:
-        return None
     if message.content is None:
         cleaner.report.problem(loc, "no content", "skipped")
         return None
+    role, source_role = cleaner.role(message.role, loc)
     content = cleaner.text(message.content, loc, "content") or ""
-    if message.id is None or message.id in ("", b""):
+    if _missing(message.id):
         message_id = stable_id(f"#{seq}", str(conversation_uuid))
     else:
         message_id = stable_id(message.id, str(conversation_uuid))
@@ -106,6 +137,8 @@ def _message(
             )
             message_id = stable_id(f"#{seq}", str(conversation_uuid))
     metadata: dict[str, Any] = cleaner.metadata(message.metadata, loc)
+    if source_role is not None:
+        metadata.setdefault(SOURCE_ROLE_KEY, source_role)
     topic = cleaner.text(message.topic, loc, "topic") or None
     return MessageRow(
         conversation_id=conversation_uuid,
@@ -117,4 +150,5 @@ def _message(
         metadata=json_raw(metadata),
         # Filled in by the caller when the source has none.
         created_at=cleaner.timestamp(message.created_at, loc, "created_at"),  # type: ignore[arg-type]
+        external_id=None if _missing(message.id) else cleaner.external_id(message.id, loc, "id"),
     )

@@ -6,19 +6,21 @@ the row (and reports it). Nothing is dropped silently.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from service.core.schemas import ROLE_PATTERN
 from service.transfer.report import Report
 
 # Ids a source does not give as UUIDs are derived from it, stably: the same source always gets
 # the same ids, which is what makes re-running an import a no-op.
 ID_NAMESPACE = uuid.UUID("5b0c7c3e-8f1e-4f0a-9d67-2c1f0c6e9a41")
-ROLES = frozenset({"system", "user", "assistant", "tool"})
-# Names other stores use for the same roles.
+ROLE_NAME = re.compile(ROLE_PATTERN)
+# Names other stores use for the core roles.
 ROLE_ALIASES = {
     "human": "user",
     "ai": "assistant",
@@ -27,6 +29,12 @@ ROLE_ALIASES = {
     "function": "tool",
     "developer": "system",
 }
+# The role of a message whose source role cannot be stored (none, too long, characters a role
+# name may not have); the source's role is kept in its metadata under SOURCE_ROLE_KEY.
+FALLBACK_ROLE = "unknown"
+SOURCE_ROLE_KEY = "_source_role"
+# conversations_external_id and messages_external_id in migrations/0008.app_needs.sql.
+EXTERNAL_ID_MAX = 255
 # Seconds since the epoch larger than this are taken as milliseconds (year 5138 in seconds).
 MILLISECONDS_FROM = 10**11
 
@@ -52,15 +60,40 @@ class Cleaner:
             text = text.replace("\x00", "")
         return text
 
-    def role(self, value: object, location: str) -> str | None:
-        """A chatkeep role, or None when there is none to map it to (the message is skipped)."""
-        text = (self.text(value, location, "role") or "").strip().lower()
-        if text in ROLES:
-            return text
-        if text in ROLE_ALIASES:
-            return ROLE_ALIASES[text]
-        self.report.problem(location, f"unknown role {text!r}", "skipped")
-        return None
+    def role(self, value: object, location: str) -> tuple[str, str | None]:
+        """The role to store, and the source's role when that could not be stored as it is (the
+        caller keeps it in the message's metadata). An alias becomes its core role; any other
+        name is lowercased and kept when it is a role name; what is not becomes FALLBACK_ROLE
+        (reported): no message is skipped for its role."""
+        source = (self.text(value, location, "role") or "").strip()
+        name = ROLE_ALIASES.get(source.lower(), source.lower())
+        if ROLE_NAME.match(name):
+            return name, None
+        if not source:
+            self.report.problem(location, f"no role; stored as {FALLBACK_ROLE!r}", "fixed")
+            return FALLBACK_ROLE, None
+        self.report.problem(
+            location,
+            f"role {source!r} is not a role name; stored as {FALLBACK_ROLE!r}, "
+            f"the source's role in metadata {SOURCE_ROLE_KEY}",
+            "fixed",
+        )
+        return FALLBACK_ROLE, source
+
+    def external_id(self, value: object, location: str, field: str) -> str | None:
+        """The source's own id as text, to keep as external_id: None when there is none, or
+        when it is longer than an external id may be (reported)."""
+        if value is None:
+            return None
+        text = self.text(value, location, field) or ""
+        if len(text) > EXTERNAL_ID_MAX:
+            self.report.problem(
+                location,
+                f"{field} is over {EXTERNAL_ID_MAX} characters; not kept as external_id",
+                "fixed",
+            )
+            return None
+        return text or None
 
     def metadata(self, value: object, location: str) -> dict[str, Any]:
         """A JSON object: text is parsed; unparseable text is kept as {"_raw_metadata": text};
@@ -97,28 +130,42 @@ class Cleaner:
         return value
 
     def timestamp(self, value: object, location: str, field: str) -> datetime | None:
-        """ISO 8601 text (a trailing Z, a space separator; no zone means UTC) or epoch seconds
-        or milliseconds; anything else is reported and treated as missing."""
+        """The instant ``value`` denotes (parse_time); anything else is reported and treated as
+        missing."""
         if value is None or value in ("", b""):
             return None
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            seconds = value / 1000 if value > MILLISECONDS_FROM else value
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        parsed = parse_time(value if number else self.text(value, location, field))
+        if parsed is None:
+            self.report.problem(
+                location, f"{field} {value!r} is not a time; treated as missing", "fixed"
+            )
+        return parsed
+
+
+def parse_time(value: object) -> datetime | None:
+    """The instant ``value`` denotes, or None: ISO 8601 text (a trailing Z, a space separator;
+    no zone means UTC), or epoch seconds or milliseconds, as a number or as text."""
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
             try:
-                return datetime.fromtimestamp(seconds, UTC)
-            except (OverflowError, OSError, ValueError):
-                pass
-        else:
-            text = (self.text(value, location, field) or "").strip()
-            try:
-                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                value = float(text)
             except ValueError:
-                pass
-            else:
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        self.report.problem(
-            location, f"{field} {value!r} is not a time; treated as missing", "fixed"
-        )
-        return None
+                return None
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = value / 1000 if value > MILLISECONDS_FROM else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
 
 
 def stable_id(value: object, scope: str) -> uuid.UUID:

@@ -97,6 +97,7 @@ def read_file(tree: SourceTree, path: Path, cleaner: Cleaner) -> SourceConversat
     return SourceConversation(
         location=str(path),
         id=fields["id"],
+        name=path.stem,
         title=fields["title"],
         user_id=fields["user_id"],
         metadata=_with_rest(fields["metadata"], document),

@@ -19,8 +19,13 @@ from service.db.pool import Connection
 from service.store import transfer
 from service.store.transfer import ConversationRow, MessageRow
 from service.transfer import SourceError, extras, files_source, ndjson, sqlite_source
-from service.transfer.assemble import SourceConversation, assemble, conversation_id
-from service.transfer.cleaning import Cleaner, stable_id
+from service.transfer.assemble import (
+    SourceConversation,
+    assemble,
+    conversation_id,
+    drop_repeated_external_ids,
+)
+from service.transfer.cleaning import SOURCE_ROLE_KEY, Cleaner, json_raw, stable_id
 from service.transfer.loader import Loader
 from service.transfer.records import Conversation
 from service.transfer.report import Report
@@ -274,16 +279,23 @@ class _NdjsonReader:
             self.run.report.problem(where, "message outside its conversation", "skipped")
             return
         cleaner = self.run.cleaner
+        role, source_role = cleaner.role(record.role, where)
+        metadata = record.metadata
+        if source_role is not None:
+            metadata = json_raw(
+                {SOURCE_ROLE_KEY: source_role, **cleaner.metadata(bytes(metadata), where)}
+            )
         self.messages.append(
             MessageRow(
                 conversation_id=record.conversation_id,
                 seq=record.seq,
                 id=record.id,
-                role=record.role,
+                role=role,
                 content=cleaner.text(record.content, where, "content") or "",
                 topic=cleaner.text(record.topic, where, "topic"),
-                metadata=record.metadata,
+                metadata=metadata,
                 created_at=record.created_at,
+                external_id=cleaner.external_id(record.external_id, where, "external_id"),
             )
         )
 
@@ -298,6 +310,7 @@ class _NdjsonReader:
             self.run.report.problem(self.location, f"conversation {line.id} repeated", "skipped")
             return None
         self.run.seen.add(line.id)
+        drop_repeated_external_ids(self.run.cleaner, messages, self.location)
         row = ConversationRow(
             id=line.id,
             user_id=line.user_id,
@@ -308,6 +321,10 @@ class _NdjsonReader:
             last_seq=max([line.last_seq, *(message.seq for message in messages)]),
             created_at=line.created_at,
             updated_at=line.updated_at,
+            external_id=self.run.cleaner.external_id(
+                line.external_id, self.location, "external_id"
+            ),
+            version=line.version,
         )
         return Conversation(row, messages, self.location)
 
@@ -358,12 +375,20 @@ class _NdjsonReader:
         if stored:
             self.run.report.files_imported += 1
             if not self.run.dry_run:
-                await transfer.restore_file_time(
+                await transfer.restore_file(
                     self.run.conn,
                     conversation_id=line.conversation_id,
                     file_id=line.id,
                     created_at=line.created_at,
+                    metadata=self._file_metadata(line, where),
                 )
+
+    def _file_metadata(self, line: ndjson.FileLine, where: str) -> msgspec.Raw:
+        """The line's metadata when it is a JSON object (files_metadata_object), else {}."""
+        if bytes(line.metadata).lstrip().startswith(b"{"):
+            return line.metadata
+        self.run.report.problem(where, "file metadata is not an object; stored as {}", "fixed")
+        return ndjson.EMPTY_OBJECT
 
     async def _chunks(self, line: ndjson.FileLine) -> AsyncIterator[bytes]:
         """The bytes of the file_chunk lines after the file's line; _FileMismatch after the

@@ -91,6 +91,7 @@ class Loader:
         ids = [conversation.row.id for conversation in batch]
         present = await transfer.existing_conversations(self.conn, conversation_ids=ids)
         new = [conversation for conversation in batch if conversation.row.id not in present]
+        await self._free_external_ids(new)
         if new and not self.dry_run:
             await transfer.copy_rows(
                 self.conn,
@@ -98,6 +99,22 @@ class Loader:
                 [message for conversation in new for message in conversation.messages],
             )
         return {conversation.row.id for conversation in new}
+
+    async def _free_external_ids(self, new: list[Conversation]) -> None:
+        """Conversations whose external id another conversation of their owner has (stored, or
+        earlier in the batch) are written without it (reported): their messages are kept."""
+        taken = await transfer.taken_external_ids(
+            self.conn, [conversation.row for conversation in new]
+        )
+        for conversation in new:
+            if conversation.row.id in taken:
+                self.report.problem(
+                    conversation.location,
+                    f"external id {conversation.row.external_id!r} is another conversation's "
+                    "of the same owner; not kept",
+                    "fixed",
+                )
+                conversation.row.external_id = None
 
     def _count(self, batch: list[Conversation], created: set[UUID]) -> None:
         new = [conversation for conversation in batch if conversation.row.id in created]

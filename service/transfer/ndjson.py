@@ -1,7 +1,7 @@
-"""chatkeep's export format, version 2: newline-delimited JSON, one object per line, each with a
+"""chatkeep's export format, version 3: newline-delimited JSON, one object per line, each with a
 ``type``. docs/EXPORT_FORMAT.md describes it for readers outside chatkeep.
 
-    {"type": "header", "format": "chatkeep", "version": 2, "exported_at": ..., ...}
+    {"type": "header", "format": "chatkeep", "version": 3, "exported_at": ..., ...}
     {"type": "conversation", ...}      followed by its messages, in seq order, then its files
     {"type": "message", ...}
     {"type": "file", ...}              followed by its bytes, one file_chunk line per stored chunk
@@ -9,7 +9,10 @@
     {"type": "prompt_version", ...}    (full exports only)
     {"type": "end", "conversations": N, "messages": M, "prompt_versions": P, "files": F}
 
-Version 1 is version 2 without files (and without "files" in the end line); readers take both.
+Version 2 is version 3 without external ids and versions of conversations, external ids of
+messages and metadata of files (roles were the four core ones); version 1 is version 2 without
+files (and without "files" in the end line). Readers take all three: what an older version
+lacks is absent (no external id, version 1, file metadata {}).
 
 Every value is as stored: ids, seq (with any gaps deletes left), last_seq, timestamps
 (RFC 3339, microseconds), metadata, and the visitor hash (hex) of anonymous conversations.
@@ -18,14 +21,15 @@ Every value is as stored: ids, seq (with any gaps deletes left), last_seq, times
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
 
 FORMAT: Literal["chatkeep"] = "chatkeep"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+EMPTY_OBJECT = msgspec.Raw(b"{}")
 
 
 class Header(msgspec.Struct, tag_field="type", tag="header", kw_only=True):
@@ -48,17 +52,23 @@ class ConversationLine(msgspec.Struct, tag_field="type", tag="conversation", kw_
     last_seq: int
     created_at: datetime
     updated_at: datetime
+    # Since version 3.
+    external_id: str | None = None
+    version: Annotated[int, msgspec.Meta(ge=1)] = 1
 
 
 class MessageLine(msgspec.Struct, tag_field="type", tag="message", kw_only=True):
     conversation_id: UUID
     seq: int
     id: UUID
-    role: Literal["system", "user", "assistant", "tool"]
+    # Any role name since version 3 (the importer cleans it as any source's).
+    role: str
     content: str
     topic: str | None
     metadata: msgspec.Raw
     created_at: datetime
+    # Since version 3.
+    external_id: str | None = None
 
 
 class PromptVersionLine(msgspec.Struct, tag_field="type", tag="prompt_version", kw_only=True):
@@ -80,6 +90,8 @@ class FileLine(msgspec.Struct, tag_field="type", tag="file", kw_only=True):
     size: int
     sha256: str
     created_at: datetime
+    # Since version 3; the importer takes a value that is not an object as {} (reported).
+    metadata: msgspec.Raw = EMPTY_OBJECT
 
 
 class FileChunkLine(msgspec.Struct, tag_field="type", tag="file_chunk", kw_only=True):

@@ -1,16 +1,19 @@
 """Conversations from a SQLite conversation-memory database: ``sessions`` and ``messages``
-tables (names and columns mappable), messages in created_at order, ties in row order."""
+tables (names and columns mappable), messages in the order of the instants their created_at
+denote (rows without one first), ties in row order."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 
 from service.transfer import SourceError
 from service.transfer.assemble import SourceConversation, SourceMessage
+from service.transfer.cleaning import parse_time
 
 # Field -> column names tried in order when no --map names the column.
 SESSION_COLUMNS = {
@@ -129,14 +132,15 @@ def read(db: sqlite3.Connection, layout: Layout, path: Path) -> Iterator[SourceC
     """Every session with its messages, then messages whose session row is missing (grouped
     by their session id, so nothing is left behind)."""
     s_id, m_sid = _quote(layout.session["id"] or ""), _quote(layout.message["session_id"] or "")
-    m_time = layout.message["created_at"]
-    message_order = f"m.{_quote(m_time)}, m.rowid" if m_time else "m.rowid"
+    # Row order here; time order in _conversation, by the instant a created_at denotes: stores
+    # mix formats ("2024-03-01 09:00:05", "2024-03-01T09:00:00.000000+00:00", epoch numbers)
+    # whose text order is not their time order.
     sessions = db.execute(
         f"SELECT s.rowid, {_select('s', layout.session)}, m.rowid, "
         f"{_select('m', layout.message)} "
         f"FROM {_quote(layout.sessions)} s "
         f"LEFT JOIN {_quote(layout.messages)} m ON m.{m_sid} = s.{s_id} "
-        f"ORDER BY s.rowid, {message_order}"
+        "ORDER BY s.rowid, m.rowid"
     )
     width = len(layout.session) + 1
     for _, rows in groupby(sessions, key=lambda row: row[0]):
@@ -145,12 +149,26 @@ def read(db: sqlite3.Connection, layout: Layout, path: Path) -> Iterator[SourceC
     orphans = db.execute(
         f"SELECT m.rowid, {_select('m', layout.message)} FROM {_quote(layout.messages)} m "
         f"WHERE NOT EXISTS (SELECT 1 FROM {_quote(layout.sessions)} s WHERE s.{s_id} = m.{m_sid}) "
-        f"ORDER BY m.{m_sid}, {message_order}"
+        f"ORDER BY m.{m_sid}, m.rowid"
     )
     session_index = list(layout.message).index("session_id") + 1
     for session_id, rows in groupby(orphans, key=lambda row: row[session_index]):
         session_row = (None, session_id, *([None] * (len(layout.session) - 1)))
         yield _conversation(path, layout, session_row, list(rows), orphan=True)
+
+
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _time_order(time_index: int) -> Callable[[tuple[object, ...]], tuple[bool, datetime]]:
+    """The sort key of message rows (in row order already; the sort is stable): rows without a
+    readable time first, then by the instant their time denotes."""
+
+    def key(row: tuple[object, ...]) -> tuple[bool, datetime]:
+        instant = parse_time(row[time_index])
+        return (instant is not None, instant or EARLIEST)
+
+    return key
 
 
 def _conversation(
@@ -168,7 +186,7 @@ def _conversation(
         else f"{path}:{layout.sessions} row {session_row[0]}"
     )
     messages = []
-    for row in message_rows:
+    for row in sorted(message_rows, key=_time_order(list(layout.message).index("created_at") + 1)):
         if row[0] is None:  # the LEFT JOIN's row for a session without messages
             continue
         fields = dict(zip(layout.message, row[1:], strict=True))

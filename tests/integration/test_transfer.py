@@ -62,7 +62,7 @@ def make_sqlite(path: Path, session_column: str = "session_id") -> Path:
             ("s1", "assistant", "first by time", '{"model": "m"}', "2024-05-01T09:00:01Z"),
             ("s1", "user", "tie, earlier row", None, "2024-05-01T09:00:03Z"),
             ("s1", "user", "tie, later row", None, "2024-05-01T09:00:03Z"),
-            ("s3", "wizard", "unknown role", None, None),
+            ("s3", "wizard", "the app's own role", None, None),
             ("s3", "Human", "aliased role", None, None),
             ("s3", "user", "nul\x00inside", "[1]", "not a time"),
             ("s3", "assistant", HUGE, None, None),
@@ -107,8 +107,8 @@ def test_sqlite_import_row_by_row(
     assert chatkeep("import", "sqlite", str(source)) == 0
     out, err = capsys.readouterr()
     assert "verified 4 conversations against PostgreSQL: all match" in out
-    assert "bad rows: 5 fixed, 1 skipped" in out
-    assert "messages row 5: unknown role 'wizard' (skipped)" in err
+    assert "bad rows: 5 fixed, 0 skipped" in out
+    assert "wizard" not in err  # a role name: kept as it is
     assert "messages row 10: content is not UTF-8" in err
     result = stored(db)
     assert result["Planning"] == [
@@ -118,12 +118,13 @@ def test_sqlite_import_row_by_row(
         (4, "user", "tie, later row", {}),
     ]
     assert result["Nothing yet"] == []
-    # Rows without a time sort first (as SQLite orders NULL), then by row.
+    # Rows without a readable time sort first, by row.
     assert result["Odd"] == [
-        (1, "user", "aliased role", {}),
-        (2, "assistant", HUGE, {}),
-        (3, "user", "cafe\ufffd\ufffd", {}),
-        (4, "user", "nulinside", {"_metadata": [1]}),
+        (1, "wizard", "the app's own role", {}),
+        (2, "user", "aliased role", {}),
+        (3, "user", "nulinside", {"_metadata": [1]}),
+        (4, "assistant", HUGE, {}),
+        (5, "user", "cafe\ufffd\ufffd", {}),
     ]
     assert result[None] == [(1, "user", "no session row", {})]
     conversation = db.execute(
@@ -153,7 +154,7 @@ def test_dry_run_writes_nothing(
     env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert chatkeep("import", "sqlite", "--dry-run", str(make_sqlite(tmp_path / "m.db"))) == 0
-    assert "would import 4 conversations, 9 messages" in capsys.readouterr().out
+    assert "would import 4 conversations, 10 messages" in capsys.readouterr().out
     assert counts(db) == (0, 0)
 
 
@@ -164,7 +165,7 @@ def test_columns_are_mapped_with_options(
     assert chatkeep("import", "sqlite", str(source)) == 2
     assert "--map message.session_id=COLUMN" in capsys.readouterr().err
     assert chatkeep("import", "sqlite", "--map", "message.session_id=chat_ref", str(source)) == 0
-    assert counts(db) == (4, 9)
+    assert counts(db) == (4, 10)
 
 
 def test_a_crash_mid_import_leaves_whole_conversations_and_a_rerun_finishes(
@@ -185,7 +186,7 @@ def test_a_crash_mid_import_leaves_whole_conversations_and_a_rerun_finishes(
     monkeypatch.setattr(loader.Loader, "_write", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         chatkeep("import", "sqlite", str(source))
-    assert counts(db) == (3, 8)  # two whole batches, nothing of the third
+    assert counts(db) == (3, 9)  # two whole batches, nothing of the third
     partial = db.execute(
         "SELECT count(*) FROM conversations c WHERE message_count <> "
         "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
@@ -193,7 +194,7 @@ def test_a_crash_mid_import_leaves_whole_conversations_and_a_rerun_finishes(
     assert partial == (0,)
     monkeypatch.setattr(loader.Loader, "_write", real_write)
     assert chatkeep("import", "sqlite", str(source)) == 0
-    assert counts(db) == (4, 9)
+    assert counts(db) == (4, 10)
 
 
 def test_verification_fails_when_postgresql_disagrees(
@@ -206,6 +207,176 @@ def test_verification_fails_when_postgresql_disagrees(
     out, err = capsys.readouterr()
     assert "VERIFICATION FAILED" in err
     assert "1 MISMATCHES" in out
+
+
+def test_sqlite_messages_come_out_in_the_order_of_their_instants(
+    env: str, db: psycopg.Connection, tmp_path: Path
+) -> None:
+    """created_at as SQLite's CURRENT_TIMESTAMP writes it, as Python's isoformat() writes it,
+    with another zone, and as epoch seconds or milliseconds (numbers or text): by text (or by
+    SQLite's type order) these rows would come out in another order."""
+    source = tmp_path / "mixed.db"
+    with sqlite3.connect(source) as sqlite_db:
+        sqlite_db.executescript(
+            "CREATE TABLE sessions (id TEXT, title TEXT);"
+            "CREATE TABLE messages (id TEXT, session_id TEXT, role TEXT, content TEXT,"
+            " created_at);"  # no type: numbers stay numbers
+            "INSERT INTO sessions VALUES ('s', 'Mixed');"
+        )
+        sqlite_db.executemany(
+            "INSERT INTO messages VALUES (?, 's', 'user', ?, ?)",
+            [
+                ("m-c", "09:00:05, earlier row", "2024-03-01 09:00:05"),
+                ("m-a", "09:00:00", "2024-03-01T09:00:00.000000+00:00"),
+                ("m-b", "09:00:02", 1709283602),
+                ("m-d", "09:00:06", "2024-03-01T10:00:06+01:00"),
+                ("m-e", "09:00:07", 1709283607000),
+                ("m-c2", "09:00:05, later row", "2024-03-01 09:00:05"),
+                ("m-a2", "09:00:01", "1709283601"),
+                ("m-f", "09:00:08.5", 1709283608.5),
+                ("m-0", "no time", None),
+            ],
+        )
+    assert chatkeep("import", "sqlite", str(source)) == 0
+    rows = db.execute(
+        "SELECT seq, content, external_id, created_at FROM messages ORDER BY seq"
+    ).fetchall()
+    assert [row[1] for row in rows] == [
+        "no time",
+        "09:00:00",
+        "09:00:01",
+        "09:00:02",
+        "09:00:05, earlier row",
+        "09:00:05, later row",
+        "09:00:06",
+        "09:00:07",
+        "09:00:08.5",
+    ]
+    assert [row[2] for row in rows] == [
+        "m-0",
+        "m-a",
+        "m-a2",
+        "m-b",
+        "m-c",
+        "m-c2",
+        "m-d",
+        "m-e",
+        "m-f",
+    ]
+    times = [row[3] for row in rows[1:]]
+    assert times == sorted(times)
+    assert times[0].isoformat() == "2024-03-01T09:00:00+00:00"
+    assert times[-1].isoformat() == "2024-03-01T09:00:08.500000+00:00"
+
+
+def test_every_role_is_kept_and_no_message_is_lost_for_its_role(
+    env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "roles.db"
+    with sqlite3.connect(source) as sqlite_db:
+        sqlite_db.executescript(
+            "CREATE TABLE sessions (id TEXT);"
+            "CREATE TABLE messages (session_id TEXT, role TEXT, content TEXT, metadata TEXT);"
+            "INSERT INTO sessions VALUES ('s');"
+        )
+        sqlite_db.executemany(
+            "INSERT INTO messages VALUES ('s', ?, ?, ?)",
+            [
+                ("Human", "alias", None),
+                (" Narrator ", "the app's own, lowercased", None),
+                ("tool_call", "the app's own", None),
+                ("Tool Call", "no role name", '{"k": 1}'),
+                ("r" * 40, "too long", None),
+                (None, "no role", None),
+            ],
+        )
+    assert chatkeep("import", "sqlite", str(source)) == 0
+    out, err = capsys.readouterr()
+    assert "bad rows: 3 fixed, 0 skipped" in out
+    assert (
+        "messages row 4: role 'Tool Call' is not a role name; stored as 'unknown', the "
+        "source's role in metadata _source_role (fixed)"
+    ) in err
+    assert "messages row 6: no role; stored as 'unknown' (fixed)" in err
+    assert db.execute("SELECT seq, role, metadata FROM messages ORDER BY seq").fetchall() == [
+        (1, "user", {}),
+        (2, "narrator", {}),
+        (3, "tool_call", {}),
+        (4, "unknown", {"k": 1, "_source_role": "Tool Call"}),
+        (5, "unknown", {"_source_role": "r" * 40}),
+        (6, "unknown", {}),
+    ]
+
+
+def test_source_ids_are_kept_as_external_ids(
+    env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = make_sqlite(tmp_path / "memory.db")
+    given = "A0B1C2D3E4F5A6B7C8D9E0F1A2B3C4D5"  # a UUID, as the source writes it
+    with sqlite3.connect(source) as sqlite_db:
+        sqlite_db.execute("INSERT INTO sessions (id, title) VALUES (?, 'UUID id')", (given,))
+        sqlite_db.execute(
+            "INSERT INTO messages (session_id, role, content) VALUES (?, 'user', 'hi')", (given,)
+        )
+    assert chatkeep("import", "sqlite", str(source)) == 0
+    conversations = db.execute(
+        "SELECT external_id, id, title FROM conversations ORDER BY external_id"
+    ).fetchall()
+    assert conversations == [
+        (given, uuid.UUID(given), "UUID id"),  # the id is the UUID; the text is kept too
+        ("lost", uuid.uuid5(ID_NAMESPACE, "sqlite\x1flost"), None),
+        ("s1", uuid.uuid5(ID_NAMESPACE, "sqlite\x1fs1"), "Planning"),
+        ("s2", uuid.uuid5(ID_NAMESPACE, "sqlite\x1fs2"), "Nothing yet"),
+        ("s3", uuid.uuid5(ID_NAMESPACE, "sqlite\x1fs3"), "Odd"),
+    ]
+    planning = db.execute(
+        "SELECT m.external_id, m.content FROM messages m JOIN conversations c "
+        "ON c.id = m.conversation_id WHERE c.title = 'Planning' ORDER BY m.seq"
+    ).fetchall()
+    assert planning == [
+        ("2", "first by time"),
+        ("1", "second by time"),
+        ("3", "tie, earlier row"),
+        ("4", "tie, later row"),
+    ]
+    # A re-run finds everything again (by the UUIDs derived from the same ids).
+    assert chatkeep("import", "sqlite", str(source)) == 0
+    assert "imported 0 conversations, 0 messages; 5 already present" in capsys.readouterr().out
+    # The same ids from another source (its own --id-namespace) belong to other conversations
+    # of the same owner (none): those conversations are imported without them. (The UUID id
+    # is the same conversation whatever the namespace.)
+    assert chatkeep("import", "sqlite", "--id-namespace", "other", str(source)) == 0
+    out, err = capsys.readouterr()
+    assert "imported 4 conversations, 10 messages; 1 already present" in out
+    assert "external id 's1' is another conversation's of the same owner; not kept" in err
+    assert counts(db) == (9, 21)
+    assert db.execute(
+        "SELECT count(*) FROM conversations WHERE external_id IS NOT NULL"
+    ).fetchone() == (5,)
+    assert chatkeep("import", "sqlite", "--id-namespace", "other", str(source)) == 0
+    assert "imported 0 conversations, 0 messages; 5 already present" in capsys.readouterr().out
+
+
+def test_an_external_id_is_unique_per_owner_not_per_database(
+    env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two JSON files of one store with the same id: for different users both keep it, for
+    the same user the second does not (and its messages are imported all the same)."""
+    root = tmp_path / "store"
+    root.mkdir()
+    write_json(root / "a.json", {"id": "chat", "user_id": "alice", "messages": []})
+    write_json(root / "b.json", {"id": "chat", "user_id": "bob", "messages": []})
+    write_json(
+        root / "c.json",
+        {"id": "chat", "user_id": "bob", "messages": [{"role": "u", "content": "kept"}]},
+    )
+    assert chatkeep("import", "files", str(root)) == 0
+    _, err = capsys.readouterr()
+    assert f"{root / 'c.json'}: external id 'chat' is another conversation's" in err
+    assert db.execute(
+        "SELECT c.user_id, c.external_id, count(m.*) FROM conversations c "
+        "LEFT JOIN messages m ON m.conversation_id = c.id GROUP BY 1, 2 ORDER BY 1, 2"
+    ).fetchall() == [("alice", "chat", 0), ("bob", "chat", 0), ("bob", None, 1)]
 
 
 def write_json(path: Path, document: object) -> None:
@@ -266,6 +437,19 @@ def test_file_store_import_keeps_every_field(
     assert result["Same id"] == []
     assert result[None] == [(1, "user", "bare list", {})]
     assert "Latin-1 \ufffd" in result
+    # The source's ids are external ids; a file without one is known by its name.
+    assert "external id 'm1' repeats an earlier message's; not kept" in err
+    assert db.execute("SELECT title, external_id FROM conversations ORDER BY 1").fetchall() == [
+        ("Empty", "b"),
+        ("From files", "chat-a"),
+        ("Latin-1 \ufffd", "e"),
+        ("Same id", "chat-a"),  # the same id, another owner (none; From files is alice's)
+        (None, "c"),
+    ]
+    assert db.execute(
+        "SELECT m.external_id FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "WHERE c.title = 'From files' ORDER BY m.seq"
+    ).fetchall() == [("m1",), (None,), (None,), (None,)]
     row = db.execute(
         "SELECT user_id, metadata, created_at FROM conversations WHERE title = 'From files'"
     ).fetchone()
@@ -400,7 +584,7 @@ def test_a_repeated_sqlite_session_id_is_imported_once(
         sqlite_db.execute("INSERT INTO sessions (id, title) VALUES ('s1', 'Planning again')")
     assert chatkeep("import", "sqlite", *namespace, str(source)) == 0
     assert "duplicate session id" in capsys.readouterr().err
-    assert counts(db) == (4, 9)
+    assert counts(db) == (4, 10)
 
 
 SECRET = b"outside the import directory"
@@ -507,9 +691,20 @@ def file_rows(url: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT f.conversation_id, f.id, f.filename, f.content_type, f.size, f.created_at, "
-            "b.sha256, (SELECT string_agg(data, ''::bytea ORDER BY n) FROM blob_chunks "
+            "f.metadata, b.sha256, (SELECT string_agg(data, ''::bytea ORDER BY n) FROM blob_chunks "
             "WHERE blob_id = b.id) FROM files f JOIN blobs b ON b.id = f.blob_id ORDER BY 1, 2"
         ).fetchall()
+
+
+def external_ids(url: str) -> list[tuple[Any, ...]]:
+    """(external id, version, [message external ids]) of every conversation."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT c.external_id, c.version, array_agg(m.external_id ORDER BY m.seq) "
+            "FROM conversations c LEFT JOIN messages m ON m.conversation_id = c.id "
+            "GROUP BY c.id ORDER BY c.id"
+        ).fetchall()
+    return [(external_id, version, [(m,) for m in ids]) for external_id, version, ids in rows]
 
 
 def blob_count(url: str) -> int:
@@ -532,8 +727,12 @@ def store_with_files(root: Path) -> Path:
 
 
 def exported(env: str, tmp_path: Path) -> Path:
-    """A full export (v2) of the file store above."""
+    """A full export (v3) of the file store above, its files with metadata, a conversation at
+    version 7."""
     assert chatkeep("import", "files", str(store_with_files(tmp_path / "store"))) == 0
+    with psycopg.connect(env, autocommit=True) as conn:
+        conn.execute("UPDATE files SET metadata = jsonb_build_object('name', filename)")
+        conn.execute("UPDATE conversations SET version = 7 WHERE external_id = 'chat-a'")
     dump = tmp_path / "dump.ndjson"
     assert chatkeep("export", "--output", str(dump)) == 0
     return dump
@@ -545,8 +744,20 @@ def test_an_export_with_files_round_trips_exactly(
     dump = exported(env, tmp_path)
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     lines = [json.loads(line) for line in dump.read_text().splitlines()]
-    assert lines[0]["version"] == 2
+    assert lines[0]["version"] == 3
     assert lines[-1]["files"] == 5
+    chat_a = next(line for line in lines if line.get("external_id") == "chat-a")
+    assert (chat_a["type"], chat_a["version"]) == ("conversation", 7)
+    assert {"type": "message", "external_id": "m1"}.items() <= next(
+        line
+        for line in lines
+        if line["type"] == "message"
+        and line["seq"] == 1
+        and line["conversation_id"] == chat_a["id"]
+    ).items()
+    assert all(
+        line["metadata"] == {"name": line["filename"]} for line in lines if line["type"] == "file"
+    )
     assert [line["type"] for line in lines].count("file_chunk") == 1 + 2 + 6 + 2 + 0
     again = tmp_path / "again.ndjson"
     with pytest.MonkeyPatch.context() as patch:
@@ -569,6 +780,8 @@ def test_an_export_with_files_round_trips_exactly(
     assert stat.S_IMODE(again.stat().st_mode) == 0o600
     assert file_rows(env) == file_rows(empty_database_url)
     assert len(file_rows(env)) == 5
+    assert external_ids(env) == external_ids(empty_database_url)
+    assert ("chat-a", 7, [("m1",), (None,), (None,), (None,)]) in external_ids(env)
     assert blob_count(empty_database_url) == blob_count(env) == 4  # copy.png is img.png
     skip_header = slice(1, None)
     assert dump.read_text().splitlines()[skip_header] == again.read_text().splitlines()[skip_header]
@@ -633,23 +846,23 @@ def test_an_exported_file_named_or_typed_as_no_upload_may_be_is_skipped(
     assert not restored & {uuid.UUID(files[0]["id"]), uuid.UUID(files[1]["id"])}
 
 
-def test_a_version_1_export_still_imports(
-    env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The example of docs/EXPORT_FORMAT.md's version 1."""
-    conversation = "6038f43a-f2df-5b9b-ad8a-92cfa10adb49"
-    v1 = [
+CONVERSATION = "6038f43a-f2df-5b9b-ad8a-92cfa10adb49"
+
+
+def export_lines(version: int) -> list[dict[str, Any]]:
+    """The example of docs/EXPORT_FORMAT.md, in what ``version`` has."""
+    return [
         {
             "type": "header",
             "format": "chatkeep",
-            "version": 1,
+            "version": version,
             "exported_at": "2026-11-23T13:28:09.515074Z",
             "user_id": "alice",
             "conversation_id": None,
         },
         {
             "type": "conversation",
-            "id": conversation,
+            "id": CONVERSATION,
             "user_id": "alice",
             "owner": None,
             "title": "Planning",
@@ -661,7 +874,7 @@ def test_a_version_1_export_still_imports(
         },
         {
             "type": "message",
-            "conversation_id": conversation,
+            "conversation_id": CONVERSATION,
             "seq": 1,
             "id": "2f7e4156-6521-5d06-b0ff-b4df28f7858c",
             "role": "user",
@@ -670,13 +883,65 @@ def test_a_version_1_export_still_imports(
             "metadata": {},
             "created_at": "2024-01-01T10:00:00Z",
         },
-        {"type": "end", "conversations": 1, "messages": 1, "prompt_versions": 0},
+        {"type": "end", "conversations": 1, "messages": 1, "prompt_versions": 0}
+        | ({"files": 0} if version > 1 else {}),
     ]
-    dump = tmp_path / "v1.ndjson"
-    dump.write_text("".join(json.dumps(line) + "\n" for line in v1))
+
+
+def write_lines(path: Path, lines: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_export_still_imports(
+    env: str,
+    db: psycopg.Connection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    version: int,
+) -> None:
+    dump = write_lines(tmp_path / "old.ndjson", export_lines(version))
     assert chatkeep("import", "ndjson", str(dump)) == 0
     assert "all match" in capsys.readouterr().out
     assert stored(db) == {"Planning": [(1, "user", "hello", {})]}
+    assert db.execute(
+        "SELECT c.external_id, c.version, m.external_id FROM conversations c "
+        "JOIN messages m ON m.conversation_id = c.id"
+    ).fetchall() == [(None, 1, None)]
+
+
+def test_an_exports_roles_and_external_ids_are_cleaned_as_any_sources(
+    env: str, db: psycopg.Connection, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-edited export: a role that is no role name, an external id too long, two
+    messages with one external id. Every message is imported."""
+    lines = export_lines(3)
+    conversation, message, end = lines[1], lines[2], lines[3]
+    conversation |= {"external_id": "x" * 256, "version": 3, "message_count": 3, "last_seq": 3}
+    message |= {"role": "narrator", "external_id": "m"}
+    lines[3:3] = [
+        message
+        | {"seq": 2, "id": str(uuid.uuid4()), "role": "Tool Call", "metadata": {"a": 1}}
+        | {"external_id": "m2"},
+        message | {"seq": 3, "id": str(uuid.uuid4())},
+    ]
+    end["messages"] = 3
+    dump = write_lines(tmp_path / "edited.ndjson", lines)
+    assert chatkeep("import", "ndjson", str(dump)) == 0
+    out, err = capsys.readouterr()
+    assert "bad rows: 3 fixed, 0 skipped" in out
+    assert f"{dump}:2: external_id is over 255 characters; not kept as external_id" in err
+    assert f"{dump}:4: role 'Tool Call' is not a role name" in err
+    assert f"{dump}:2: message 3: external id 'm' repeats an earlier message's" in err
+    assert db.execute("SELECT external_id, version FROM conversations").fetchall() == [(None, 3)]
+    assert db.execute(
+        "SELECT seq, role, metadata, external_id FROM messages ORDER BY seq"
+    ).fetchall() == [
+        (1, "narrator", {}, "m"),
+        (2, "unknown", {"a": 1, "_source_role": "Tool Call"}, "m2"),
+        (3, "narrator", {}, None),
+    ]
 
 
 # The child prints the peak of the memory Python allocated while it exported (tracemalloc: the

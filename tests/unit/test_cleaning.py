@@ -8,7 +8,13 @@ from uuid import UUID, uuid5
 
 import pytest
 
-from service.transfer.cleaning import ID_NAMESPACE, Cleaner, stable_id
+from service.transfer.cleaning import (
+    FALLBACK_ROLE,
+    ID_NAMESPACE,
+    Cleaner,
+    parse_time,
+    stable_id,
+)
 from service.transfer.report import Report
 
 
@@ -45,16 +51,58 @@ def test_text_loses_nul_and_bad_utf8_and_says_so(cleaner: Cleaner, lines: list[s
         ("function", "tool"),
         ("developer", "system"),
         (b"tool", "tool"),
+        # Any other role name is kept, lowercased.
+        ("narrator", "narrator"),
+        (" Critic ", "critic"),
+        ("tool_call", "tool_call"),
+        ("agent-2", "agent-2"),
+        ("r" * 32, "r" * 32),
     ],
 )
-def test_roles_and_their_aliases(cleaner: Cleaner, role: object, expected: str) -> None:
-    assert cleaner.role(role, "row") == expected
+def test_roles_their_aliases_and_the_apps_own_are_kept(
+    cleaner: Cleaner, lines: list[str], role: object, expected: str
+) -> None:
+    assert cleaner.role(role, "row") == (expected, None)
+    assert lines == []
 
 
-def test_an_unknown_role_skips_the_message(cleaner: Cleaner, lines: list[str]) -> None:
-    assert cleaner.role("narrator", "row 9") is None
-    assert lines == ["row 9: unknown role 'narrator' (skipped)"]
-    assert cleaner.report.skipped == 1
+@pytest.mark.parametrize(
+    ("role", "source"),
+    [
+        ("tool call", "tool call"),
+        ("2nd", "2nd"),
+        ("r" * 33, "r" * 33),
+        ("Ассистент", "Ассистент"),
+        ("role.name", "role.name"),
+    ],
+)
+def test_a_role_that_is_no_role_name_falls_back_and_is_kept_in_metadata(
+    cleaner: Cleaner, lines: list[str], role: str, source: str
+) -> None:
+    assert cleaner.role(role, "row 9") == (FALLBACK_ROLE, source)
+    assert lines == [
+        f"row 9: role {source!r} is not a role name; stored as 'unknown', "
+        "the source's role in metadata _source_role (fixed)"
+    ]
+    assert cleaner.report.skipped == 0
+
+
+@pytest.mark.parametrize("role", [None, "", "  ", b""])
+def test_a_missing_role_falls_back(cleaner: Cleaner, lines: list[str], role: object) -> None:
+    assert cleaner.role(role, "row 3") == (FALLBACK_ROLE, None)
+    assert lines == ["row 3: no role; stored as 'unknown' (fixed)"]
+
+
+def test_external_ids_are_the_source_ids_as_text(cleaner: Cleaner, lines: list[str]) -> None:
+    assert cleaner.external_id(42, "row 1", "id") == "42"
+    assert cleaner.external_id(b"chat-a", "row 1", "id") == "chat-a"
+    assert cleaner.external_id(" Keep Me ", "row 1", "id") == " Keep Me "
+    assert cleaner.external_id(None, "row 1", "id") is None
+    assert cleaner.external_id("", "row 1", "id") is None
+    assert cleaner.external_id("x" * 255, "row 1", "id") == "x" * 255
+    assert lines == []
+    assert cleaner.external_id("x" * 256, "row 2", "id") is None
+    assert lines == ["row 2: id is over 255 characters; not kept as external_id (fixed)"]
 
 
 @pytest.mark.parametrize(
@@ -82,6 +130,11 @@ def test_metadata_is_always_an_object(cleaner: Cleaner, value: object, expected:
         ("2024-01-02T03:04:05+02:00", datetime(2024, 1, 2, 1, 4, 5, tzinfo=UTC)),
         (1_700_000_000, datetime.fromtimestamp(1_700_000_000, UTC)),
         (1_700_000_000_000, datetime.fromtimestamp(1_700_000_000, UTC)),  # milliseconds
+        ("1700000000", datetime.fromtimestamp(1_700_000_000, UTC)),  # epoch as text
+        (b"1700000000000", datetime.fromtimestamp(1_700_000_000, UTC)),
+        ("1700000000.25", datetime.fromtimestamp(1_700_000_000.25, UTC)),
+        ("2024-03-01T09:00:00.000000+00:00", datetime(2024, 3, 1, 9, tzinfo=UTC)),
+        ("20240301", datetime(2024, 3, 1, tzinfo=UTC)),  # ISO 8601 basic, not epoch seconds
         (None, None),
         ("", None),
     ],
@@ -95,10 +148,20 @@ def test_times_in_their_usual_forms(
 def test_a_time_that_cannot_be_read_is_missing(cleaner: Cleaner, lines: list[str]) -> None:
     assert cleaner.timestamp("yesterday", "row 3", "created_at") is None
     assert cleaner.timestamp(10**30, "row 4", "created_at") is None
+    assert cleaner.timestamp("nan", "row 5", "created_at") is None
     assert lines == [
         "row 3: created_at 'yesterday' is not a time; treated as missing (fixed)",
         f"row 4: created_at {10**30!r} is not a time; treated as missing (fixed)",
+        "row 5: created_at 'nan' is not a time; treated as missing (fixed)",
     ]
+
+
+def test_parse_time_reports_nothing_and_reads_what_timestamp_reads() -> None:
+    assert parse_time("2024-03-01 09:00:05") == datetime(2024, 3, 1, 9, 0, 5, tzinfo=UTC)
+    assert parse_time(b"2024-03-01T09:00:00Z") == datetime(2024, 3, 1, 9, tzinfo=UTC)
+    assert parse_time("later") is None
+    assert parse_time(None) is None
+    assert parse_time(True) is None
 
 
 def test_ids_are_kept_when_uuids_and_derived_stably_otherwise() -> None:
