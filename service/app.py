@@ -15,6 +15,7 @@ from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetail
 from litestar.routes import HTTPRoute
 
 from service.api import problems
+from service.api.accounts import AccountTokenController
 from service.api.authentication import Authenticate
 from service.api.conversations import ConversationController
 from service.api.files import FileController
@@ -119,7 +120,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "CALLER and can read and change every conversation. Local development only."
         )
     return Litestar(
-        route_handlers=[HealthController, api_v1(settings)],
+        route_handlers=[
+            HealthController,
+            api_v1(settings),
+            # Public, and absent (404) unless accounts are on.
+            *([AccountTokenController] if settings.accounts else []),
+        ],
         dependencies={"conn": Provide(provide_connection)},
         lifespan=[pool_lifespan(settings), keyring_lifespan(settings)],
         cors_config=cors(settings),

@@ -1,10 +1,15 @@
-"""Authentication (who is calling) and API key permissions (may they do this), for /v1."""
+"""Authentication (who is calling) and API key permissions (may they do this), for /v1.
+
+POST /v1/auth/token (service/api/accounts.py) is the one public /v1 path: app.py registers it
+outside the router this middleware guards, since it is where credentials are obtained.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
@@ -17,6 +22,20 @@ from service.core.principal import Permission, Principal
 READ_METHODS = frozenset({"GET", "HEAD"})
 # The app state's entry holding this worker's rate limits, made on the first request.
 LIMITS = "limits"
+
+
+def worker_limits(state: State) -> Limits:
+    """This worker's rate limits, made on the first request that needs them."""
+    limits: Limits | None = state.get(LIMITS)
+    if limits is None:
+        limits = state[LIMITS] = Limits(state.settings)
+    return limits
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The peer's address: behind a proxy, the one uvicorn takes from X-Forwarded-For when the
+    proxy is trusted (--forwarded-allow-ips)."""
+    return connection.client.host if connection.client else ""
 
 
 def require_permission(principal: Principal, method: str, route_handler: BaseRouteHandler) -> None:
@@ -42,12 +61,8 @@ class Authenticate(AbstractAuthenticationMiddleware):
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         state = connection.app.state
-        limits: Limits | None = state.get(LIMITS)
-        if limits is None:
-            limits = state[LIMITS] = Limits(state.settings)
-        # The peer's address: behind a proxy, the one uvicorn takes from X-Forwarded-For when
-        # the proxy is trusted (--forwarded-allow-ips).
-        address = connection.client.host if connection.client else ""
+        limits = worker_limits(state)
+        address = client_address(connection)
         limits.check_address(address)
         try:
             principal = await identify(

@@ -1,5 +1,6 @@
-"""Rate limits: requests per minute of each user, visitor and (when set) API key, and failed
-authentications per minute of each client address.
+"""Rate limits: requests per minute of each user, visitor and (when set) API key, failed
+authentications per minute of each client address, and failed logins per minute of each
+account's username (POST /v1/auth/token).
 
 Counted by the ``limits`` library (a sliding-window counter: two counters per caller, expired
 by the library) in memory, by each worker process on its own: with N workers (CHATKEEP_WORKERS)
@@ -63,8 +64,9 @@ class Limits:
         self._owners = limit("requests_per_minute")
         self._keys = limit("key_requests_per_minute")
         self._failures = limit("failed_auth_per_minute")
+        self._logins = limit("failed_logins_per_minute")
 
-    def check_address(self, address: str) -> None:
+    def check_address(self, address: str, field: str = "Authorization") -> None:
         """RateLimited while ``address`` is over its failed authentications: refused before its
         credentials are looked at, so a flood of bogus keys costs no database lookup."""
         if self._failures and (wait := self._failures.wait(address)) > 0:
@@ -72,8 +74,27 @@ class Limits:
                 f"too many failed authentications from this address; "
                 f"{env_name('failed_auth_per_minute')} is {self.settings.failed_auth_per_minute}",
                 retry_after=_retry_after(wait),
-                field="Authorization",
+                field=field,
             )
+
+    def check_login(self, username: str) -> None:
+        """RateLimited while ``username`` is over its failed logins, whatever password comes
+        now: otherwise the limit would not bound guessing it."""
+        if self._logins and (wait := self._logins.wait(username)) > 0:
+            raise RateLimited(
+                f"too many failed logins of this username; "
+                f"{env_name('failed_logins_per_minute')} is "
+                f"{self.settings.failed_logins_per_minute}",
+                retry_after=_retry_after(wait),
+                field="username",
+            )
+
+    def failed_login(self, username: str, address: str) -> None:
+        """Count a failed login against the username and, as a failed authentication, the
+        address it came from."""
+        if self._logins:
+            self._logins.hit(username)
+        self.failed(address)
 
     def failed(self, address: str) -> None:
         if self._failures:

@@ -7,6 +7,8 @@ algorithm-confusion tokens fail like any forgery.
 
 from __future__ import annotations
 
+import time
+
 import jwt
 
 from service.core.errors import Unauthorized
@@ -37,3 +39,17 @@ def user_of(token: str, settings: Settings) -> str:
     if not user_id or len(user_id) > MAX_USER_ID_LENGTH or "\x00" in user_id:
         raise Unauthorized(f"the token's sub must be a user id of 1 to {MAX_USER_ID_LENGTH} chars")
     return str(user_id)
+
+
+def issue(user_id: str, settings: Settings, *, now: float | None = None) -> str:
+    """A user token for ``user_id`` valid CHATKEEP_ACCOUNT_TOKEN_SECONDS, as user_of accepts
+    it (chatkeep's own accounts; applications with a login service sign their own)."""
+    issued_at = int(time.time() if now is None else now)
+    claims: dict[str, object] = {
+        "sub": user_id,
+        "iat": issued_at,
+        "exp": issued_at + settings.account_token_seconds,
+    }
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHMS[0])

@@ -1,4 +1,4 @@
-"""The ``chatkeep`` command: serve, migrate, rollback, check, keys."""
+"""The ``chatkeep`` command: serve, migrate, rollback, check, keys, users, import, export."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import asyncpg
 
 from service.cli import keys as keys_cli
 from service.cli import transfer as transfer_cli
+from service.cli import users as users_cli
 from service.core.settings import Settings, SettingsError, settings_from_env
 from service.db import migrations
 from service.db.dburl import DatabaseUrlError, redacted
@@ -130,6 +131,10 @@ def keys(settings: Settings, args: argparse.Namespace) -> int:
     return keys_cli.run(_database_url(settings), settings, args)
 
 
+def users(settings: Settings, args: argparse.Namespace) -> int:
+    return users_cli.run(_database_url(settings), settings, args)
+
+
 def import_(settings: Settings, args: argparse.Namespace) -> int:
     return transfer_cli.run_import(_database_url(settings), settings, args)
 
@@ -169,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     keys_parser = commands.add_parser("keys", help="manage API keys of trusted back ends")
     keys_cli.add_arguments(keys_parser)
     keys_parser.set_defaults(run=keys)
+
+    users_parser = commands.add_parser(
+        "users", help="manage accounts that log in with a password (CHATKEEP_ACCOUNTS)"
+    )
+    users_cli.add_arguments(users_parser)
+    users_parser.set_defaults(run=users)
 
     import_parser = commands.add_parser(
         "import", help="bring history in (idempotent, verified; see README 'Importing')"

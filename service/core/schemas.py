@@ -9,6 +9,8 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from service.core import accounts
+
 # The same rule as the messages_role constraint in migrations/0008.app_needs.sql.
 ROLE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 CORE_ROLES = ("system", "user", "assistant", "tool")
@@ -202,6 +204,40 @@ class Readiness(Struct, kw_only=True):
     status: Literal["ready", "not ready"]
     database: bool
     pending_migrations: list[str]
+
+
+class TokenRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A login: an account's username and password (README "Accounts")."""
+
+    username: Annotated[
+        str,
+        Meta(
+            max_length=accounts.MAX_USERNAME_LENGTH,
+            pattern=accounts.USERNAME_PATTERN,
+            description=f"The account's username: {accounts.USERNAME_RULE}.",
+        ),
+    ]
+    password: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=accounts.MAX_PASSWORD_LENGTH,
+            pattern=accounts.NO_NUL_PATTERN,
+            description=f"At most {accounts.MAX_PASSWORD_LENGTH} characters; no NUL.",
+        ),
+    ]
+
+
+class AccessToken(Struct, kw_only=True):
+    """A user token for the account (OAuth 2.0's token response, RFC 6749 section 5.1)."""
+
+    # Send as `Authorization: Bearer <access_token>`.
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a token type, not a secret
+    # Seconds the token is valid from now (CHATKEEP_ACCOUNT_TOKEN_SECONDS).
+    expires_in: int
+    # The user id the token names (its sub): the owner of the conversations it creates.
+    user_id: str
 
 
 def same_json(stored: msgspec.Raw, value: Any) -> bool:
