@@ -4,7 +4,7 @@
 -- Ownership: queries carry the caller's scope, word for word as in conversations.sql, and check
 -- the conversation in an uncorrelated EXISTS. PostgreSQL evaluates it once (an InitPlan), not
 -- once per message as a join would, and a conversation outside the scope yields no rows at all.
--- find_by_ids and append_batch take no scope: they run only inside an append's transaction,
+-- find_stored and append_batch take no scope: they run only inside an append's transaction,
 -- after conversations.lock_for_append has checked the scope and locked the conversation.
 --
 -- History pages are bounded twice: at most :max_rows messages, and no message starts a page
@@ -125,28 +125,29 @@ WHERE EXISTS (
     )
   AND m.conversation_id = :conversation_id AND m.id = :message_id;
 
--- name: find_by_ids :many
--- The messages of conversation :conversation_id whose ids are in :message_ids: the ones a
--- retried append already stored.
+-- name: find_stored :many
+-- The messages of conversation :conversation_id whose ids are in :message_ids or whose
+-- external ids are in :external_ids: the ones a retried append already stored.
 -- Unscoped: only under lock_for_append (see the top of this file).
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
 FROM messages
-WHERE conversation_id = :conversation_id AND id = any(:message_ids::uuid[]);
+WHERE conversation_id = :conversation_id
+  AND (id = any(:message_ids::uuid[]) OR external_id = any(:external_ids::text[]));
 
 -- name: append_batch :many
 -- Append a batch to conversation :conversation_id, whose last seq is :last_seq: the batch's rows
 -- get seq :last_seq + 1, :last_seq + 2, ... in array order, and the conversation's counters
--- move in the same statement. The arrays :ids, :roles, :contents, :topics and :metadata are
--- the batch's columns.
+-- move in the same statement (the version too). The arrays :ids, :roles, :contents, :topics,
+-- :metadata and :external_ids are the batch's columns.
 -- Unscoped: only under lock_for_append, which read :last_seq and checked the scope in the same
 -- transaction.
 WITH inserted AS (
-    INSERT INTO messages (conversation_id, seq, id, role, content, topic, metadata)
+    INSERT INTO messages (conversation_id, seq, id, role, content, topic, metadata, external_id)
     SELECT :conversation_id, :last_seq + batch.ordinal, batch.id, batch.role, batch.content,
-           batch.topic, batch.metadata
+           batch.topic, batch.metadata, batch.external_id
     FROM unnest(:ids::uuid[], :roles::text[], :contents::text[], :topics::text[],
-                :metadata::jsonb[])
-        WITH ORDINALITY AS batch (id, role, content, topic, metadata, ordinal)
+                :metadata::jsonb[], :external_ids::text[])
+        WITH ORDINALITY AS batch (id, role, content, topic, metadata, external_id, ordinal)
     RETURNING id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
 ), counted AS (
     UPDATE conversations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
+from litestar.response import Response
 
 from service.api.openapi import PROBLEM_RESPONSES
 from service.api.params import (
@@ -18,6 +19,8 @@ from service.api.params import (
     Order,
     TopicFilter,
 )
+from service.api.preconditions import etag, if_match
+from service.core.refs import parse_conversation_ref
 from service.core.schemas import (
     Cleared,
     Message,
@@ -41,12 +44,22 @@ class MessageController(Controller):
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
         state: State,
-    ) -> MessageList:
+    ) -> Response[MessageList]:
         """Append 1..100 messages atomically, creating the conversation if it does not exist.
-        Each gets the next seq in order. Re-posting a message id already stored with the same
-        body returns the stored message; the same id with a different body is a 409."""
-        stored = await messages.append(conn, request.user, conversation_id, data, state.settings)
-        return MessageList(items=stored)
+        Each gets the next seq in order. Re-posting a message id (or external id) already stored
+        with the same body returns the stored message; the same id with a different body is a
+        409. `conversation.metadata` is a merge patch of the conversation's metadata, committed
+        with the messages. `If-Match` makes the append conditional on the conversation's
+        version; the response's `ETag` is its version after the append."""
+        stored, version = await messages.append(
+            conn,
+            request.user,
+            parse_conversation_ref(conversation_id),
+            data,
+            state.settings,
+            precondition=if_match(request),
+        )
+        return Response(MessageList(items=stored), status_code=201, headers={"ETag": etag(version)})
 
     @get("/", responses=PROBLEM_RESPONSES)
     async def list_messages(
@@ -69,7 +82,7 @@ class MessageController(Controller):
         return await messages.page(
             conn,
             request.user,
-            conversation_id,
+            parse_conversation_ref(conversation_id),
             limit=limit,
             before=before,
             after=after,
@@ -87,7 +100,8 @@ class MessageController(Controller):
         topic: TopicFilter = None,
     ) -> Cleared:
         """Clear the history (only one topic's messages when `topic` is given)."""
-        return Cleared(deleted=await messages.clear(conn, request.user, conversation_id, topic))
+        ref = parse_conversation_ref(conversation_id)
+        return Cleared(deleted=await messages.clear(conn, request.user, ref, topic))
 
     @get("/{message_id:str}", responses=PROBLEM_RESPONSES)
     async def get_message(
@@ -98,7 +112,8 @@ class MessageController(Controller):
         request: AuthenticatedRequest,
     ) -> Message:
         """One message."""
-        return await messages.get(conn, request.user, conversation_id, message_id)
+        ref = parse_conversation_ref(conversation_id)
+        return await messages.get(conn, request.user, ref, message_id)
 
     @patch("/{message_id:str}", responses=PROBLEM_RESPONSES)
     async def patch_message(
@@ -113,7 +128,12 @@ class MessageController(Controller):
     ) -> Message:
         """Replace a message's content and/or metadata, e.g. to finalise a streamed reply."""
         return await messages.update(
-            conn, request.user, conversation_id, message_id, patch=data, settings=state.settings
+            conn,
+            request.user,
+            parse_conversation_ref(conversation_id),
+            message_id,
+            patch=data,
+            settings=state.settings,
         )
 
     @delete("/{message_id:str}", status_code=204, responses=PROBLEM_RESPONSES)
@@ -125,4 +145,5 @@ class MessageController(Controller):
         request: AuthenticatedRequest,
     ) -> None:
         """Delete one message; the seqs of the others do not change."""
-        await messages.delete(conn, request.user, conversation_id, message_id)
+        ref = parse_conversation_ref(conversation_id)
+        await messages.delete(conn, request.user, ref, message_id)

@@ -22,7 +22,15 @@ AuthenticatedRequest = Request[Principal, None, State]
 # model cannot check a union of two classes, and the value is ours, not the client's.
 ConnectionDependency = NamedDependency[SkipValidation[Connection]]
 
-ConversationId = Annotated[UUID, PathParameter(description="The conversation's id (a UUID).")]
+# Parsed by service.core.refs.parse_conversation_ref in the handler: a UUID, or ext:{external_id}.
+ConversationId = Annotated[
+    str,
+    PathParameter(
+        description="The conversation's id (a UUID), or `ext:` followed by the external id the "
+        "application gave it (e.g. `ext:session-42`)."
+    ),
+]
+UuidConversationId = Annotated[UUID, PathParameter(description="The conversation's id (a UUID).")]
 MessageId = Annotated[UUID, PathParameter(description="The message's id (a UUID).")]
 # Its bounds are settings: service.api.openapi.complete documents them.
 Limit = Annotated[int | None, QueryParameter(description="Page size.")]

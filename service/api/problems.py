@@ -36,6 +36,7 @@ STATUS: dict[type[errors.ChatkeepError], tuple[int, str]] = {
     errors.Forbidden: (403, "Forbidden"),
     errors.NotFound: (404, "Not found"),
     errors.Conflict: (409, "Conflict"),
+    errors.PreconditionFailed: (412, "Precondition failed"),
     errors.TooLarge: (413, "Content too large"),
     # 413 for both quotas (conversations and bytes): waiting does not help, unlike a 429.
     errors.QuotaExceeded: (413, "Quota exceeded"),

@@ -49,6 +49,13 @@ class Conflict(ChatkeepError):
     """Contradicts what is stored (an id taken by other content)."""
 
 
+class PreconditionFailed(ChatkeepError):
+    """A conditional write (If-Match) found the conversation at another version."""
+
+    def __init__(self, detail: str, *, field: str = "If-Match") -> None:
+        super().__init__(detail, field=field)
+
+
 class TooLarge(ChatkeepError):
     """Over a configured size limit."""
 

@@ -61,14 +61,17 @@ def check_content(content: str, field: str, settings: Settings) -> None:
 def check_conversation_create(body: ConversationCreate, settings: Settings) -> None:
     reject_nul(body.title, "title")
     reject_nul(body.user_id, "user_id")
+    reject_nul(body.external_id, "external_id")
     check_metadata(body.metadata, "metadata", settings)
 
 
-def check_conversation_patch(body: ConversationPatch, settings: Settings) -> None:
+def check_conversation_patch(
+    body: ConversationPatch, settings: Settings, field_prefix: str = ""
+) -> None:
     if isinstance(body.title, str):
-        reject_nul(body.title, "title")
+        reject_nul(body.title, f"{field_prefix}title")
     if isinstance(body.metadata, dict):
-        check_metadata(body.metadata, "metadata", settings)
+        check_metadata(body.metadata, f"{field_prefix}metadata", settings)
 
 
 def check_message_batch(body: MessageBatch, settings: Settings) -> None:
@@ -78,16 +81,22 @@ def check_message_batch(body: MessageBatch, settings: Settings) -> None:
             field="messages",
         )
     reject_nul(body.user_id, "user_id")
+    if isinstance(body.conversation, ConversationPatch):
+        check_conversation_patch(body.conversation, settings, "conversation.")
     seen: set[Any] = set()
     for index, message in enumerate(body.messages):
         where = f"messages[{index}]"
         check_content(message.content, f"{where}.content", settings)
         reject_nul(message.topic, f"{where}.topic")
+        reject_nul(message.external_id, f"{where}.external_id")
         check_metadata(message.metadata, f"{where}.metadata", settings)
-        if message.id is not None:
-            if message.id in seen:
-                raise InvalidInput("the same id appears twice in one batch", field=f"{where}.id")
-            seen.add(message.id)
+        for name, key in (("id", message.id), ("external_id", message.external_id)):
+            if key is not None:
+                if (name, key) in seen:
+                    raise InvalidInput(
+                        f"the same {name} appears twice in one batch", field=f"{where}.{name}"
+                    )
+                seen.add((name, key))
 
 
 def check_message_patch(body: MessagePatch, settings: Settings) -> None:

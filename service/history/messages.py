@@ -11,9 +11,18 @@ import uuid
 from typing import Literal
 from uuid import UUID
 
-from service.core.errors import Conflict, InvalidInput, NotFound, conversation_not_found
+from service.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    conversation_not_found,
+)
+from service.core.preconditions import Precondition
 from service.core.principal import Principal, Scope
+from service.core.refs import ConversationRef, ExternalRef
 from service.core.schemas import (
+    ConversationPatch,
     Message,
     MessageBatch,
     MessagePage,
@@ -29,7 +38,14 @@ from service.core.validation import (
     reject_nul,
 )
 from service.db.pool import Connection
-from service.history.conversations import check_quota, require, usage_of
+from service.history.conversations import (
+    apply_patch,
+    check_quota,
+    find,
+    require,
+    resolve,
+    usage_of,
+)
 from service.store import conversations, messages
 from service.store.conversations import Locked
 
@@ -48,78 +64,139 @@ async def _message_not_found(
 
 
 def _same_message(stored: Message, new: NewMessage) -> bool:
-    return (stored.role, stored.content, stored.topic) == (
+    return (stored.role, stored.content, stored.topic, stored.external_id) == (
         new.role,
         new.content,
         new.topic,
+        new.external_id,
     ) and same_json(stored.metadata, new.metadata)
 
 
 async def _lock(
-    conn: Connection, conversation_id: UUID, principal: Principal, requested_user_id: str | None
-) -> tuple[Locked, bool]:
-    """(the locked conversation, whether this created it)."""
+    conn: Connection,
+    ref: ConversationRef,
+    principal: Principal,
+    requested_user_id: str | None,
+    precondition: Precondition | None,
+) -> tuple[UUID, Locked, bool]:
+    """(the conversation's id, the locked conversation, whether this created it)."""
     scope = principal.scope()
     created = False
-    locked = await conversations.lock_for_append(conn, conversation_id=conversation_id, scope=scope)
+    conversation_id = await find(conn, ref, scope, user_id=requested_user_id)
+    locked = (
+        None
+        if conversation_id is None
+        else await conversations.lock_for_append(conn, conversation_id=conversation_id, scope=scope)
+    )
     if locked is None:
+        if precondition is not None:
+            # If-Match names a version of a conversation that, for this caller, does not exist.
+            raise PreconditionFailed(f"conversation {ref} does not exist")
         user_id, visitor_hash = principal.new_conversation_owner(requested_user_id, field="user_id")
+        external_id = ref.external_id if isinstance(ref, ExternalRef) else None
         created = await conversations.create_if_missing(
-            conn, conversation_id=conversation_id, user_id=user_id, visitor_hash=visitor_hash
+            conn,
+            conversation_id=conversation_id or uuid.uuid4(),
+            user_id=user_id,
+            visitor_hash=visitor_hash,
+            external_id=external_id,
         )
-        locked = await conversations.lock_for_append(
-            conn, conversation_id=conversation_id, scope=scope
-        )
-    if locked is None:
+        if external_id is not None:
+            # Created now, or by a concurrent first append that won the insert: found either way.
+            conversation_id = await find(conn, ref, scope, user_id=requested_user_id)
+        if conversation_id is not None:
+            locked = await conversations.lock_for_append(
+                conn, conversation_id=conversation_id, scope=scope
+            )
+    if locked is None or conversation_id is None:
         # Someone else's conversation (or deleted by a concurrent request since): not ours to
         # append to, and not ours to know about.
-        raise conversation_not_found(conversation_id)
+        raise conversation_not_found(ref)
     if requested_user_id is not None and requested_user_id != locked.user_id:
         # As on create: naming another user than the conversation's is a conflict, never a
         # silent append to someone else's history.
         raise Conflict(
-            f"conversation {conversation_id} does not belong to user {requested_user_id!r}",
+            f"conversation {ref} does not belong to user {requested_user_id!r}",
             field="user_id",
         )
-    return locked, created
+    if precondition is not None:
+        precondition.require(locked.version, ref)
+    return conversation_id, locked, created
+
+
+def _match_stored(
+    ids: list[UUID], batch: MessageBatch, stored: list[Message]
+) -> tuple[list[UUID], list[UUID], list[NewMessage], dict[UUID, Message]]:
+    """Which of the batch a retry stored already, matched by id or else by external id:
+    (every message's id, the new ones' ids, the new messages, the stored ones by id). A stored
+    message with another body is a Conflict naming what matched."""
+    by_id = {message.id: message for message in stored}
+    by_external_id = {message.external_id: message for message in stored if message.external_id}
+    new_ids: list[UUID] = []
+    new_messages: list[NewMessage] = []
+    final_ids: list[UUID] = []
+    for index, (message_id, message) in enumerate(zip(ids, batch.messages, strict=True)):
+        where = f"messages[{index}]"
+        previous = by_id.get(message_id) if message.id is not None else None
+        field = f"{where}.id"
+        if previous is None and message.external_id is not None:
+            previous = by_external_id.get(message.external_id)
+            field = f"{where}.external_id"
+            if previous is not None and message.id is not None:
+                raise Conflict(
+                    f"external id {message.external_id!r} is used by message {previous.id}",
+                    field=field,
+                )
+        if previous is None:
+            new_ids.append(message_id)
+            new_messages.append(message)
+            final_ids.append(message_id)
+        elif not _same_message(previous, message):
+            raise Conflict(
+                f"message {previous.id} is already stored with a different body", field=field
+            )
+        else:
+            final_ids.append(previous.id)
+    return final_ids, new_ids, new_messages, by_id
 
 
 async def append(
     conn: Connection,
     principal: Principal,
-    conversation_id: UUID,
+    ref: ConversationRef,
     batch: MessageBatch,
     settings: Settings,
-) -> list[Message]:
-    """Store the batch; returns one Message per input message, in input order.
+    *,
+    precondition: Precondition | None = None,
+) -> tuple[list[Message], int]:
+    """Store the batch; returns one Message per input message, in input order, and the
+    conversation's version after it.
 
-    A message whose id is already stored with the same body is returned as stored (a retry);
-    the same id with a different body is a Conflict and nothing of the batch is written.
+    A message whose id (or, without an id, external id) is already stored with the same body is
+    returned as stored (a retry); the same id with a different body is a Conflict and nothing of
+    the batch is written. The batch's ``conversation`` patch (title, metadata merge patch) is
+    applied in the same transaction, with the messages it came with: a retry that stores no new
+    message applies nothing.
     """
     check_message_batch(batch, settings)
     ids = [message.id or uuid.uuid4() for message in batch.messages]
     async with conn.transaction():
         # The lock comes first: a concurrent retry of this batch waits here, then sees its rows.
-        locked, created = await _lock(conn, conversation_id, principal, batch.user_id)
+        conversation_id, locked, created = await _lock(
+            conn, ref, principal, batch.user_id, precondition
+        )
+        version = locked.version
         supplied = [message.id for message in batch.messages if message.id is not None]
-        stored: dict[UUID, Message] = {}
-        if supplied:
-            found = await messages.find_by_ids(
-                conn, conversation_id=conversation_id, message_ids=supplied
+        external_ids = [m.external_id for m in batch.messages if m.external_id is not None]
+        found: list[Message] = []
+        if supplied or external_ids:
+            found = await messages.find_stored(
+                conn,
+                conversation_id=conversation_id,
+                message_ids=supplied,
+                external_ids=external_ids,
             )
-            stored = {message.id: message for message in found}
-        new_ids: list[UUID] = []
-        new_messages: list[NewMessage] = []
-        for index, (message_id, message) in enumerate(zip(ids, batch.messages, strict=True)):
-            previous = stored.get(message_id)
-            if previous is None:
-                new_ids.append(message_id)
-                new_messages.append(message)
-            elif not _same_message(previous, message):
-                raise Conflict(
-                    f"message {message_id} is already stored with a different body",
-                    field=f"messages[{index}].id",
-                )
+        final_ids, new_ids, new_messages, stored = _match_stored(ids, batch, found)
         if new_messages:
             inserted = await messages.append_batch(
                 conn,
@@ -128,14 +205,27 @@ async def append(
                 ids=new_ids,
                 messages=new_messages,
             )
+            version += 1
             stored.update((message.id, message) for message in inserted)
+            if isinstance(batch.conversation, ConversationPatch):
+                patched = await apply_patch(
+                    conn,
+                    conversation_id,
+                    principal.scope(),
+                    batch.conversation,
+                    settings,
+                    merge=True,
+                    field_prefix="conversation.",
+                )
+                assert patched is not None  # locked above, in this transaction
+                version = patched.version
             if locked.owned:
                 # After the insert: its triggers counted the exact bytes, and they hold the
                 # owner's usage row until commit, so the owner's concurrent writes pass this
                 # check one at a time.
                 after = await usage_of(conn, conversation_id, principal.scope())
                 check_quota(after, settings, new_conversation=created, grew=True)
-    return [stored[message_id] for message_id in ids]
+    return [stored[message_id] for message_id in final_ids], version
 
 
 def _check_seq_bound(value: int | None, field: str) -> None:
@@ -146,7 +236,7 @@ def _check_seq_bound(value: int | None, field: str) -> None:
 async def page(
     conn: Connection,
     principal: Principal,
-    conversation_id: UUID,
+    ref: ConversationRef,
     *,
     limit: int | None,
     before: int | None,
@@ -165,6 +255,7 @@ async def page(
     reject_nul(topic, "topic")
     forward = after is not None
     scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
     rows, last_running_bytes = await messages.page(
         conn,
         conversation_id=conversation_id,
@@ -192,9 +283,10 @@ async def page(
 
 
 async def get(
-    conn: Connection, principal: Principal, conversation_id: UUID, message_id: UUID
+    conn: Connection, principal: Principal, ref: ConversationRef, message_id: UUID
 ) -> Message:
     scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
     found = await messages.get(
         conn, conversation_id=conversation_id, scope=scope, message_id=message_id
     )
@@ -206,7 +298,7 @@ async def get(
 async def update(
     conn: Connection,
     principal: Principal,
-    conversation_id: UUID,
+    ref: ConversationRef,
     message_id: UUID,
     *,
     patch: MessagePatch,
@@ -216,6 +308,7 @@ async def update(
     message past its owner's byte quota."""
     check_message_patch(patch, settings)
     scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
     async with conn.transaction():
         found = await messages.update(
             conn,
@@ -236,10 +329,11 @@ async def update(
 
 
 async def delete(
-    conn: Connection, principal: Principal, conversation_id: UUID, message_id: UUID
+    conn: Connection, principal: Principal, ref: ConversationRef, message_id: UUID
 ) -> None:
     """One message, in one statement that also keeps the count true; seqs do not move."""
     scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
     deleted = await messages.delete(
         conn, conversation_id=conversation_id, scope=scope, message_id=message_id
     )
@@ -248,11 +342,12 @@ async def delete(
 
 
 async def clear(
-    conn: Connection, principal: Principal, conversation_id: UUID, topic: str | None
+    conn: Connection, principal: Principal, ref: ConversationRef, topic: str | None
 ) -> int:
     """Delete the history (one topic's, when given) in one statement; how many went."""
     reject_nul(topic, "topic")
     scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
     deleted = await messages.clear(conn, conversation_id=conversation_id, scope=scope, topic=topic)
     if not deleted:
         await require(conn, conversation_id, scope)

@@ -68,11 +68,20 @@ async def get(
     return Message(*row) if row else None
 
 
-async def find_by_ids(
-    conn: Connection, *, conversation_id: UUID, message_ids: Sequence[UUID]
+async def find_stored(
+    conn: Connection,
+    *,
+    conversation_id: UUID,
+    message_ids: Sequence[UUID],
+    external_ids: Sequence[str],
 ) -> list[Message]:
+    """The conversation's messages having one of these ids or external ids."""
     rows = await queries().many(
-        conn, "messages.find_by_ids", conversation_id=conversation_id, message_ids=message_ids
+        conn,
+        "messages.find_stored",
+        conversation_id=conversation_id,
+        message_ids=message_ids,
+        external_ids=external_ids,
     )
     return [Message(*row) for row in rows]
 
@@ -97,6 +106,7 @@ async def append_batch(
         contents=[message.content for message in messages],
         topics=[message.topic for message in messages],
         metadata=[message.metadata for message in messages],
+        external_ids=[message.external_id for message in messages],
     )
     return [Message(*row) for row in rows]
 
