@@ -1,8 +1,8 @@
 """Accounts kept by chatkeep: create, change password, disable or enable, list, and log in
 (README "Accounts"). Passwords are stored as argon2id hashes only.
 
-Hashing costs tens of milliseconds of CPU and 64 MiB by design; it runs in a worker thread
-(argon2-cffi releases the GIL), so the event loop keeps serving other requests meanwhile.
+Hashing costs 64 MiB and up to a few hundred milliseconds of CPU by design; it runs in a worker
+thread (argon2-cffi releases the GIL), so the event loop keeps serving other requests meanwhile.
 """
 
 from __future__ import annotations
