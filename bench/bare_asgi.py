@@ -58,12 +58,13 @@ async def _latest(conn: Any, conversation_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def _list(conn: Any, user_id: str) -> dict[str, Any]:
-    after_updated_at, after_id = START
+    after_at, after_id = START
     rows = await queries().many(
         conn,
-        "conversations.list_recent_for_user",
+        "conversation_lists.for_user_by_updated",
         user_id=user_id,
-        after_updated_at=after_updated_at,
+        metadata=None,
+        after_at=after_at,
         after_id=after_id,
         max_rows=LIST_PAGE + 1,
     )

@@ -50,13 +50,14 @@ def list_for_user(users: int) -> str:
     updated_at, last_id = START
     values = {
         "user_id": "'user-' || :u",
-        "after_updated_at": f"'{updated_at.isoformat()}'::timestamptz",
+        "metadata": "NULL",
+        "after_at": f"'{updated_at.isoformat()}'::timestamptz",
         "after_id": f"'{last_id}'::uuid",
         "max_rows": "21",
     }
     return (
         f"\\set u random(0, {users - 1})\n"
-        + statement("conversations.list_recent_for_user", values)
+        + statement("conversation_lists.for_user_by_updated", values)
         + ";\n"
     )
 

@@ -17,6 +17,7 @@ from litestar.routes import HTTPRoute
 from service.api import problems
 from service.api.accounts import AccountTokenController
 from service.api.authentication import Authenticate
+from service.api.conversation_lists import ConversationListController
 from service.api.conversations import ConversationController
 from service.api.files import FileController
 from service.api.header_limits import limit_headers
@@ -81,6 +82,7 @@ def api_v1(settings: Settings) -> Router:
         path="/v1",
         route_handlers=[
             ConversationController,
+            ConversationListController,
             MessageController,
             FileController,
             PromptController,

@@ -11,14 +11,38 @@
 -- line starting "Unscoped:".
 
 -- name: insert :one
--- Create conversation :conversation_id for user :user_id or visitor :visitor_hash; returns
--- nothing when the id is taken.
+-- Create conversation :conversation_id for user :user_id or visitor :visitor_hash, with the
+-- application's id :external_id (or null); returns nothing when the id is taken, or the
+-- external id within that owner.
 -- Unscoped: creates the conversation; the caller chose its owner (Principal.new_conversation_owner).
-INSERT INTO conversations (id, title, user_id, visitor_hash, metadata)
-VALUES (:conversation_id, :title, :user_id, :visitor_hash, :metadata)
-ON CONFLICT (id) DO NOTHING
+INSERT INTO conversations (id, title, user_id, visitor_hash, metadata, external_id)
+VALUES (:conversation_id, :title, :user_id, :visitor_hash, :metadata, :external_id)
+ON CONFLICT DO NOTHING
 RETURNING id, title, user_id, metadata, message_count, created_at, updated_at,
           external_id, version;
+
+-- name: get_by_external_id_of_owner :one
+-- The conversation with external id :external_id of user :user_id or visitor :visitor_hash
+-- (both null: of neither): what a create that found the external id taken compares itself with.
+-- One probe of conversations_external_id_owner.
+-- Unscoped: the owner is the caller's own choice (Principal.new_conversation_owner).
+SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
+       external_id, version
+FROM conversations
+WHERE external_id = :external_id
+  AND coalesce(usage_owner(user_id, visitor_hash), '')
+      = coalesce(usage_owner(:user_id::text, :visitor_hash::bytea), '');
+
+-- name: find_by_external_id :many
+-- The ids of the conversations with external id :external_id that the caller may see (of user
+-- :user_id only, unless it is null); at most two, as two mean the name is ambiguous (an API key
+-- sees every owner's). A range scan of conversations_external_id_owner.
+SELECT c.id
+FROM conversations c
+WHERE c.external_id = :external_id
+  AND (:user_id::text IS NULL OR c.user_id = :user_id::text)
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+LIMIT 2;
 
 -- name: get :one
 -- Conversation :conversation_id, if the caller may see it.
@@ -36,73 +60,60 @@ SELECT EXISTS (
       AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
 );
 
--- name: list_recent :many
--- All conversations, newest updated first, strictly after the keyset cursor
--- (:after_updated_at, :after_id); at most :max_rows. Only for a trusted caller
--- (:caller_trusted). A backward scan of conversations_recent.
-SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
-FROM conversations
-WHERE :caller_trusted::boolean AND (updated_at, id) < (:after_updated_at, :after_id)
-ORDER BY updated_at DESC, id DESC
-LIMIT :max_rows;
-
--- name: list_recent_for_user :many
--- User :user_id's conversations, newest updated first, strictly after the keyset cursor
--- (:after_updated_at, :after_id); at most :max_rows. A backward scan of
--- conversations_user_recent.
-SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
-FROM conversations
-WHERE user_id = :user_id AND (updated_at, id) < (:after_updated_at, :after_id)
-ORDER BY updated_at DESC, id DESC
-LIMIT :max_rows;
-
--- name: list_recent_for_visitor :many
--- The conversations of the visitor whose session id hashes to :visitor_hash, like
--- list_recent_for_user. A backward scan of conversations_visitor_recent.
-SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
-FROM conversations
-WHERE visitor_hash = :visitor_hash AND (updated_at, id) < (:after_updated_at, :after_id)
-ORDER BY updated_at DESC, id DESC
-LIMIT :max_rows;
-
 -- name: update :one
--- Patch conversation :conversation_id within the caller's scope: the title becomes :title when
--- :set_title is true (so a title can be cleared with null); the metadata is replaced by
--- :metadata unless it is null.
+-- Patch conversation :conversation_id within the caller's scope, when its version is one of
+-- :if_versions (null: any): the title becomes :title when :set_title is true (so a title can be
+-- cleared with null); the metadata, unless :metadata is null, is replaced by it, or when :merge
+-- is true has it applied as an RFC 7396 merge patch (jsonb_merge_patch, in this one statement,
+-- so concurrent patches of different keys all survive). The last column, metadata_bytes, is the
+-- size of the resulting metadata, checked against the limit before commit.
 UPDATE conversations c
 SET title = CASE WHEN :set_title::boolean THEN :title ELSE title END,
-    metadata = coalesce(:metadata, metadata),
-    updated_at = now()
+    metadata = CASE WHEN :metadata::jsonb IS NULL THEN metadata
+                    WHEN :merge::boolean THEN jsonb_merge_patch(metadata, :metadata::jsonb)
+                    ELSE :metadata::jsonb END,
+    updated_at = now(),
+    version = version + 1
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+  AND (:if_versions::bigint[] IS NULL OR c.version = any(:if_versions::bigint[]))
 RETURNING id, title, user_id, metadata, message_count, created_at, updated_at,
-          external_id, version;
+          external_id, version, octet_length(metadata::text) AS metadata_bytes;
 
--- name: delete :execrows
--- Delete conversation :conversation_id within the caller's scope; its messages go with it
--- (ON DELETE CASCADE).
-DELETE FROM conversations c
+-- name: version :val
+-- The version of conversation :conversation_id, if the caller may see it: why a conditional
+-- write matched nothing (missing, or at another version).
+SELECT c.version
+FROM conversations c
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);
 
+-- name: delete :execrows
+-- Delete conversation :conversation_id within the caller's scope when its version is one of
+-- :if_versions (null: any); its messages go with it (ON DELETE CASCADE).
+DELETE FROM conversations c
+WHERE c.id = :conversation_id
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+  AND (:if_versions::bigint[] IS NULL OR c.version = any(:if_versions::bigint[]));
+
 -- name: create_if_missing :execrows
 -- The conversation an append names comes into being on first use, owned by user :user_id or
--- visitor :visitor_hash; 1 when this created it.
+-- visitor :visitor_hash, with external id :external_id (or null); 1 when this created it, 0
+-- when the id or the owner's external id is taken (a concurrent first append: ON CONFLICT waits
+-- for it to commit).
 -- Unscoped: creates the conversation; the append then locks it with lock_for_append, which
 -- checks the scope.
-INSERT INTO conversations (id, user_id, visitor_hash)
-VALUES (:conversation_id, :user_id, :visitor_hash)
-ON CONFLICT (id) DO NOTHING;
+INSERT INTO conversations (id, user_id, visitor_hash, external_id)
+VALUES (:conversation_id, :user_id, :visitor_hash, :external_id)
+ON CONFLICT DO NOTHING;
 
 -- name: lock_for_append :one
 -- Lock conversation :conversation_id until the end of the transaction and return the last seq
--- it assigned, the user it belongs to and whether a user or visitor owns it (its quotas apply);
+-- it assigned, the user it belongs to, whether a user or visitor owns it (its quotas apply) and
+-- its version (for If-Match);
 -- nothing when it is missing or outside the caller's scope. Appends to one conversation queue
 -- here, which keeps seq gapless and strictly increasing; the rest of the append runs under it.
-SELECT last_seq, user_id, usage_owner(user_id, visitor_hash) IS NOT NULL AS owned
+SELECT last_seq, user_id, usage_owner(user_id, visitor_hash) IS NOT NULL AS owned, version
 FROM conversations c
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)

@@ -1,4 +1,5 @@
-"""Conversations: create, list, read, patch, delete."""
+"""Conversations: create, read, patch, delete. (Listing, counting and deleting in bulk:
+service/api/conversation_lists.py, on the same path.)"""
 
 from __future__ import annotations
 
@@ -12,17 +13,23 @@ from service.api.params import (
     AuthenticatedRequest,
     ConnectionDependency,
     ConversationId,
-    Cursor,
-    Limit,
-    UserFilter,
 )
+from service.api.preconditions import etag, if_match
+from service.core.refs import parse_conversation_ref
 from service.core.schemas import (
     Conversation,
     ConversationCreate,
-    ConversationPage,
     ConversationPatch,
 )
 from service.history import conversations
+
+MERGE_PATCH = "application/merge-patch+json"
+
+
+def _with_etag(conversation: Conversation, status_code: int = 200) -> Response[Conversation]:
+    return Response(
+        conversation, status_code=status_code, headers={"ETag": etag(conversation.version)}
+    )
 
 
 class ConversationController(Controller):
@@ -47,30 +54,7 @@ class ConversationController(Controller):
         """Create a conversation. Posting the same id and body again returns it (200); the same
         id with a different body, or an id someone else uses, is a 409."""
         conversation, created = await conversations.create(conn, request.user, data, state.settings)
-        return Response(conversation, status_code=201 if created else 200)
-
-    @get("/", responses=PROBLEM_RESPONSES)
-    async def list_conversations(
-        self,
-        *,
-        conn: ConnectionDependency,
-        request: AuthenticatedRequest,
-        state: State,
-        user_id: UserFilter = None,
-        limit: Limit = None,
-        cursor_: Cursor = None,
-    ) -> ConversationPage:
-        """Conversations, newest updated first, keyset-paginated: pass `next_cursor` back as
-        `cursor` for the next page; it is null on the last page. A user token or visitor sees
-        only its own; an API key sees all, or one user's with `user_id`."""
-        return await conversations.list_page(
-            conn,
-            request.user,
-            user_id=user_id,
-            limit=limit,
-            page_cursor=cursor_,
-            settings=state.settings,
-        )
+        return _with_etag(conversation, 201 if created else 200)
 
     @get("/{conversation_id:str}", responses=PROBLEM_RESPONSES)
     async def get_conversation(
@@ -78,9 +62,10 @@ class ConversationController(Controller):
         conversation_id: ConversationId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
-    ) -> Conversation:
-        """One conversation."""
-        return await conversations.get(conn, request.user, conversation_id)
+    ) -> Response[Conversation]:
+        """One conversation; its `ETag` is its version, for `If-Match` on later writes."""
+        ref = parse_conversation_ref(conversation_id)
+        return _with_etag(await conversations.get(conn, request.user, ref))
 
     @patch("/{conversation_id:str}", responses=PROBLEM_RESPONSES)
     async def patch_conversation(
@@ -90,9 +75,23 @@ class ConversationController(Controller):
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
         state: State,
-    ) -> Conversation:
-        """Change the title and/or replace the metadata; fields left out stay as they are."""
-        return await conversations.update(conn, request.user, conversation_id, data, state.settings)
+    ) -> Response[Conversation]:
+        """Change the title and/or the metadata; fields left out stay as they are. With
+        `Content-Type: application/merge-patch+json` the metadata is merged (RFC 7396: nested
+        keys set, `null` removes a key, the rest kept); with `application/json` it is replaced
+        whole. `If-Match: "<version>"` makes the write conditional: 412 when the conversation
+        has changed since."""
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        updated = await conversations.update(
+            conn,
+            request.user,
+            parse_conversation_ref(conversation_id),
+            data,
+            state.settings,
+            merge=media_type == MERGE_PATCH,
+            precondition=if_match(request),
+        )
+        return _with_etag(updated)
 
     @delete("/{conversation_id:str}", status_code=204, responses=PROBLEM_RESPONSES)
     async def delete_conversation(
@@ -101,5 +100,10 @@ class ConversationController(Controller):
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
     ) -> None:
-        """Delete a conversation with all its messages."""
-        await conversations.delete(conn, request.user, conversation_id)
+        """Delete a conversation with all its messages; `If-Match` makes it conditional."""
+        await conversations.delete(
+            conn,
+            request.user,
+            parse_conversation_ref(conversation_id),
+            precondition=if_match(request),
+        )

@@ -139,6 +139,23 @@ def _body_schema(schema: dict[str, Any], body: type[Struct], settings: Settings)
         schema["properties"]["session_id"]["pattern"] = f"^{visitors.SESSION_ID.pattern}$"
 
 
+def _metadata_filter(parameter: dict[str, Any], settings: Settings) -> None:
+    """The listings' `metadata` query parameter is a JSON object (sent URL-encoded): described
+    as JSON content rather than a string, so generated clients send an object."""
+    parameter.pop("schema", None)
+    parameter["content"] = {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "propertyNames": {"pattern": NO_NUL},
+                "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
+                "description": f"A JSON object of at most {settings.max_metadata_bytes} bytes, "
+                f"nested at most {MAX_METADATA_DEPTH} levels deep.",
+            }
+        }
+    }
+
+
 def _parameters(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for path_item in document["paths"].values():
         for operation in path_item.values():
@@ -154,6 +171,9 @@ def complete(document: dict[str, Any], settings: Settings) -> None:
         if body.__name__ in components:
             _body_schema(components[body.__name__], body, settings)
     for parameter in _parameters(document):
+        if parameter["in"] == "query" and parameter["name"] == "metadata":
+            _metadata_filter(parameter, settings)
+            continue
         schema = parameter["schema"]
         if parameter["name"] == "filename":
             schema["pattern"] = FILENAME_PATTERN

@@ -20,15 +20,22 @@ START_ASCENDING = (datetime(1, 1, 1, tzinfo=UTC), UUID(int=0))
 class _Position(msgspec.Struct, array_like=True):
     updated_at: datetime
     id: UUID
+    # The order of the listing that issued it (e.g. "created_at"), for listings offering more
+    # than one: a position in one order means nothing in another. None in cursors of listings
+    # with one order, and in those issued before listings had orders.
+    order: str | None = None
 
 
-def encode(updated_at: datetime, conversation_id: UUID) -> str:
-    raw = msgspec.json.encode(_Position(updated_at, conversation_id))
+def encode(updated_at: datetime, conversation_id: UUID, order: str | None = None) -> str:
+    raw = msgspec.json.encode(_Position(updated_at, conversation_id, order))
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(cursor: str | None, start: tuple[datetime, UUID] = START) -> tuple[datetime, UUID]:
-    """The keyset position a cursor stands for; ``start`` when there is none."""
+def decode(
+    cursor: str | None, start: tuple[datetime, UUID] = START, order: str | None = None
+) -> tuple[datetime, UUID]:
+    """The keyset position a cursor stands for; ``start`` when there is none. A cursor issued
+    for another ``order`` is refused; one issued without an order is taken in any."""
     if cursor is None:
         return start
     try:
@@ -38,4 +45,9 @@ def decode(cursor: str | None, start: tuple[datetime, UUID] = START) -> tuple[da
         raise InvalidInput("not a cursor this service issued", field="cursor") from exc
     if position.updated_at.tzinfo is None:
         raise InvalidInput("not a cursor this service issued", field="cursor")
+    if position.order is not None and position.order != order:
+        raise InvalidInput(
+            f"this cursor belongs to a listing sorted by {position.order}, not this one",
+            field="cursor",
+        )
     return position.updated_at, position.id

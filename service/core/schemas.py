@@ -103,6 +103,9 @@ class MessageBatch(Struct, kw_only=True, forbid_unknown_fields=True):
     messages: Annotated[list[NewMessage], Meta(min_length=1)]
     # Owner of the conversation when this append creates it.
     user_id: UserId | None = None
+    # The conversation's state change that goes with these messages: its metadata is applied as
+    # an RFC 7396 merge patch, in the append's transaction.
+    conversation: ConversationPatch | UnsetType = UNSET
 
 
 class MessagePatch(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -140,6 +143,18 @@ class Erased(Struct, kw_only=True):
     messages: int
 
 
+class ConversationCount(Struct, kw_only=True):
+    count: int
+
+
+class ConversationsErased(Struct, kw_only=True):
+    """What a bulk delete removed: the conversations and, with them, their messages and files."""
+
+    conversations: int
+    messages: int
+    files: int
+
+
 class FileInfo(Struct):
     """A file attached to a conversation. Messages refer to it by id in their metadata
     (by convention ``{"files": ["<file id>"]}``)."""
@@ -158,6 +173,12 @@ class FileInfo(Struct):
 class FilePage(Struct, kw_only=True):
     items: list[FileInfo]
     next_cursor: str | None = None
+
+
+class FilePatch(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A file's metadata, replaced whole."""
+
+    metadata: Metadata
 
 
 # The same rule as the prompts_name constraint in migrations/0005.prompts.sql.

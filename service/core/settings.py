@@ -56,6 +56,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # with next_cursor); one message alone may be larger.
     max_page_bytes: int = 4 * MIB
     max_body_bytes: int = 16 * MIB
+    # Conversations one statement of a bulk delete (DELETE /v1/conversations) removes: each
+    # batch is its own short transaction, so no lock is held long and no statement runs long.
+    bulk_delete_batch: int = 500
     # Attachments: one file, and all files of one conversation (uploads are streamed, so these
     # are not bounded by max_body_bytes).
     max_file_bytes: int = 32 * MIB
@@ -146,6 +149,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "default_page": self.default_page,
             "max_page_bytes": self.max_page_bytes,
             "max_body_bytes": self.max_body_bytes,
+            "bulk_delete_batch": self.bulk_delete_batch,
             "max_file_bytes": self.max_file_bytes,
             "max_conversation_file_bytes": self.max_conversation_file_bytes,
             "workers": self.workers,

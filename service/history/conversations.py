@@ -1,17 +1,24 @@
-"""Conversations: create (idempotent by id), list, read, patch, delete."""
+"""Conversations: create (idempotent by id), read, patch, delete. (Listings, counts and bulk
+deletes: service/history/conversation_lists.py.)"""
 
 from __future__ import annotations
 
 import uuid
 from uuid import UUID
 
-from service.core import cursor
-from service.core.errors import Conflict, Forbidden, QuotaExceeded, conversation_not_found
+from service.core.errors import (
+    Conflict,
+    PreconditionFailed,
+    QuotaExceeded,
+    TooLarge,
+    conversation_not_found,
+)
+from service.core.preconditions import Precondition
 from service.core.principal import Principal, Scope
+from service.core.refs import ConversationRef, ExternalRef
 from service.core.schemas import (
     Conversation,
     ConversationCreate,
-    ConversationPage,
     ConversationPatch,
     same_json,
 )
@@ -19,12 +26,39 @@ from service.core.settings import Settings, env_name
 from service.core.validation import (
     check_conversation_create,
     check_conversation_patch,
-    page_size,
-    reject_nul,
 )
 from service.db.pool import Connection
 from service.store import conversations, usage
 from service.store.usage import Usage
+
+
+async def find(
+    conn: Connection, ref: ConversationRef, scope: Scope, *, user_id: str | None = None
+) -> UUID | None:
+    """The id of the conversation a request names, None when the caller has none by that name.
+    A UUID is taken as it is (the query that uses it checks the scope); an external id is looked
+    up among the caller's conversations (only user ``user_id``'s, when given). An API key sees
+    every owner's, so two owners' equal external ids are a Conflict for it."""
+    if not isinstance(ref, ExternalRef):
+        return ref
+    found = await conversations.find_by_external_id(
+        conn, external_id=ref.external_id, user_id=user_id, scope=scope
+    )
+    if len(found) > 1:
+        raise Conflict(
+            f"several conversations have the external id {ref.external_id!r}; name it by its id"
+            + (" or pass user_id" if user_id is None else ""),
+            field="conversation_id",
+        )
+    return found[0] if found else None
+
+
+async def resolve(conn: Connection, ref: ConversationRef, scope: Scope) -> UUID:
+    """The id of the conversation a request names; NotFound when the caller has none."""
+    found = await find(conn, ref, scope)
+    if found is None:
+        raise conversation_not_found(ref)
+    return found
 
 
 async def require(conn: Connection, conversation_id: UUID, scope: Scope) -> None:
@@ -65,8 +99,9 @@ async def usage_of(conn: Connection, conversation_id: UUID, scope: Scope) -> Usa
 async def create(
     conn: Connection, principal: Principal, body: ConversationCreate, settings: Settings
 ) -> tuple[Conversation, bool]:
-    """(the conversation, whether this call created it). The same id and body again returns
-    the stored one; the same id with another body, or someone else's id, is a Conflict."""
+    """(the conversation, whether this call created it). The same id (or, without one, the same
+    external id) and body again returns the stored one; the same id with another body, someone
+    else's id, or an external id the owner uses already, is a Conflict."""
     check_conversation_create(body, settings)
     user_id, visitor_hash = principal.new_conversation_owner(body.user_id, field="user_id")
     conversation_id = body.id or uuid.uuid4()
@@ -78,6 +113,7 @@ async def create(
             user_id=user_id,
             visitor_hash=visitor_hash,
             metadata=body.metadata,
+            external_id=body.external_id,
         )
         if created:
             if user_id is not None or visitor_hash is not None:
@@ -85,91 +121,125 @@ async def create(
                 check_quota(after, settings, new_conversation=True, grew=False)
             return created, True
     # One statement wrote nothing: no transaction to hold. What is stored decides the answer.
-    existing = await conversations.get(
-        conn, conversation_id=conversation_id, scope=principal.scope()
-    )
+    if body.id is not None:
+        existing = await conversations.get(
+            conn, conversation_id=conversation_id, scope=principal.scope()
+        )
+    else:
+        assert body.external_id is not None  # a fresh random id cannot be taken
+        existing = await conversations.get_by_external_id_of_owner(
+            conn, external_id=body.external_id, user_id=user_id, visitor_hash=visitor_hash
+        )
+    if existing is None and body.id is not None and body.external_id is not None:
+        # The id is free, so the owner's external id is what is taken.
+        raise Conflict(f"external id {body.external_id!r} is already used", field="external_id")
     if (
         existing is None
-        or (existing.title, existing.user_id) != (body.title, user_id)
+        or (existing.title, existing.user_id, existing.external_id)
+        != (body.title, user_id, body.external_id)
         or not same_json(existing.metadata, body.metadata)
     ):
-        raise Conflict(f"conversation id {conversation_id} is already taken", field="id")
+        field = "id" if body.id is not None else "external_id"
+        raise Conflict(
+            f"conversation {field} is already taken by another conversation", field=field
+        )
     return existing, False
 
 
-def _listing(
-    principal: Principal, user_id: str | None
-) -> tuple[conversations.Listing, bool | str | bytes]:
-    """Whose conversations a listing shows: a trusted caller chooses, others see their own."""
-    if principal.trusted:
-        return ("all", True) if user_id is None else ("user", user_id)
-    if principal.user_id is not None and user_id in (None, principal.user_id):
-        return "user", principal.user_id
-    if principal.visitor_hash is not None and user_id is None:
-        return "visitor", principal.visitor_hash
-    raise Forbidden("only your own conversations can be listed", field="user_id")
-
-
-async def list_page(
-    conn: Connection,
-    principal: Principal,
-    *,
-    user_id: str | None,
-    limit: int | None,
-    page_cursor: str | None,
-    settings: Settings,
-) -> ConversationPage:
-    """Newest updated first, from ``page_cursor`` (a previous page's next_cursor) on."""
-    size = page_size(limit, settings)
-    reject_nul(user_id, "user_id")
-    listing, subject = _listing(principal, user_id)
-    after_updated_at, after_id = cursor.decode(page_cursor)
-    rows = await conversations.list_recent(
-        conn,
-        listing=listing,
-        subject=subject,
-        after_updated_at=after_updated_at,
-        after_id=after_id,
-        limit=size + 1,
-    )
-    items = rows[:size]
-    next_cursor = cursor.encode(items[-1].updated_at, items[-1].id) if len(rows) > size else None
-    return ConversationPage(items=items, next_cursor=next_cursor)
-
-
-async def get(conn: Connection, principal: Principal, conversation_id: UUID) -> Conversation:
-    found = await conversations.get(conn, conversation_id=conversation_id, scope=principal.scope())
+async def get(conn: Connection, principal: Principal, ref: ConversationRef) -> Conversation:
+    scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
+    found = await conversations.get(conn, conversation_id=conversation_id, scope=scope)
     if found is None:
-        raise conversation_not_found(conversation_id)
+        raise conversation_not_found(ref)
     return found
+
+
+async def _why_unmatched(
+    conn: Connection, conversation_id: UUID, scope: Scope, ref: ConversationRef
+) -> Exception:
+    """Why a conditional write matched nothing: the conversation is missing (or not the
+    caller's), or at another version than the If-Match accepts."""
+    current = await conversations.version(conn, conversation_id=conversation_id, scope=scope)
+    if current is None:
+        return conversation_not_found(ref)
+    return PreconditionFailed(f"conversation {ref} has changed: it is at version {current}")
 
 
 async def update(
     conn: Connection,
     principal: Principal,
-    conversation_id: UUID,
+    ref: ConversationRef,
     patch: ConversationPatch,
     settings: Settings,
+    *,
+    merge: bool = False,
+    precondition: Precondition | None = None,
 ) -> Conversation:
-    """Fields left out stay; ``title: null`` clears the title; metadata is replaced whole."""
+    """Fields left out stay; ``title: null`` clears the title; metadata is replaced whole, or
+    with ``merge`` has the patch's metadata applied as an RFC 7396 merge patch."""
     check_conversation_patch(patch, settings)
-    updated = await conversations.update(
+    scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
+    async with conn.transaction():
+        found = await apply_patch(
+            conn, conversation_id, scope, patch, settings, merge=merge, precondition=precondition
+        )
+        if found is None:
+            raise await _why_unmatched(conn, conversation_id, scope, ref)
+    return found
+
+
+async def apply_patch(
+    conn: Connection,
+    conversation_id: UUID,
+    scope: Scope,
+    patch: ConversationPatch,
+    settings: Settings,
+    *,
+    merge: bool,
+    precondition: Precondition | None = None,
+    field_prefix: str = "",
+) -> Conversation | None:
+    """Patch the conversation inside the caller's transaction; None when nothing matched. A merge
+    whose result outgrows the metadata limit is TooLarge (the transaction then rolls it back)."""
+    found = await conversations.update(
         conn,
         conversation_id=conversation_id,
-        scope=principal.scope(),
+        scope=scope,
         set_title=isinstance(patch.title, str) or patch.title is None,
         title=patch.title if isinstance(patch.title, str) else None,
         metadata=patch.metadata if isinstance(patch.metadata, dict) else None,
+        merge=merge,
+        if_versions=None if precondition is None else precondition.sql_versions(),
     )
-    if updated is None:
-        raise conversation_not_found(conversation_id)
+    if found is None:
+        return None
+    updated, metadata_bytes = found
+    if merge and metadata_bytes > settings.max_metadata_bytes:
+        raise TooLarge(
+            f"the merged metadata would be {metadata_bytes} bytes; the limit is "
+            f"{settings.max_metadata_bytes}",
+            field=f"{field_prefix}metadata",
+        )
     return updated
 
 
-async def delete(conn: Connection, principal: Principal, conversation_id: UUID) -> None:
+async def delete(
+    conn: Connection,
+    principal: Principal,
+    ref: ConversationRef,
+    *,
+    precondition: Precondition | None = None,
+) -> None:
     """The conversation and everything in it (messages, files) go in one statement."""
+    scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
     deleted = await conversations.delete(
-        conn, conversation_id=conversation_id, scope=principal.scope()
+        conn,
+        conversation_id=conversation_id,
+        scope=scope,
+        if_versions=None if precondition is None else precondition.sql_versions(),
     )
     if not deleted:
-        raise conversation_not_found(conversation_id)
+        raise await _why_unmatched(conn, conversation_id, scope, ref)

@@ -9,22 +9,13 @@ the Struct's field order, which tests/integration/test_queries.py checks against
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from service.core.principal import Scope
 from service.core.schemas import Conversation, Erased
 from service.db.pool import Connection
 from service.db.queries import queries
-
-# Whose conversations a listing shows -> the query and the name of its subject parameter.
-LISTINGS = {
-    "all": ("conversations.list_recent", "caller_trusted"),  # subject: True
-    "user": ("conversations.list_recent_for_user", "user_id"),
-    "visitor": ("conversations.list_recent_for_visitor", "visitor_hash"),
-}
-Listing = Literal["all", "user", "visitor"]
 
 
 async def insert(
@@ -35,8 +26,9 @@ async def insert(
     user_id: str | None,
     visitor_hash: bytes | None,
     metadata: dict[str, Any],
+    external_id: str | None,
 ) -> Conversation | None:
-    """The new conversation, or None when the id is taken."""
+    """The new conversation, or None when the id, or the owner's external id, is taken."""
     row = await queries().one(
         conn,
         "conversations.insert",
@@ -45,8 +37,37 @@ async def insert(
         user_id=user_id,
         visitor_hash=visitor_hash,
         metadata=metadata,
+        external_id=external_id,
     )
     return Conversation(*row) if row else None
+
+
+async def get_by_external_id_of_owner(
+    conn: Connection, *, external_id: str, user_id: str | None, visitor_hash: bytes | None
+) -> Conversation | None:
+    row = await queries().one(
+        conn,
+        "conversations.get_by_external_id_of_owner",
+        external_id=external_id,
+        user_id=user_id,
+        visitor_hash=visitor_hash,
+    )
+    return Conversation(*row) if row else None
+
+
+async def find_by_external_id(
+    conn: Connection, *, external_id: str, user_id: str | None, scope: Scope
+) -> list[UUID]:
+    """Ids of the caller's conversations with that external id (of that user, unless None);
+    at most two."""
+    rows = await queries().many(
+        conn,
+        "conversations.find_by_external_id",
+        external_id=external_id,
+        user_id=user_id,
+        **scope,
+    )
+    return [row["id"] for row in rows]
 
 
 async def get(conn: Connection, *, conversation_id: UUID, scope: Scope) -> Conversation | None:
@@ -60,29 +81,6 @@ async def exists(conn: Connection, *, conversation_id: UUID, scope: Scope) -> bo
     )
 
 
-async def list_recent(
-    conn: Connection,
-    *,
-    listing: Listing,
-    subject: bool | str | bytes,
-    after_updated_at: datetime,
-    after_id: UUID,
-    limit: int,
-) -> list[Conversation]:
-    """Newest updated first, strictly after the keyset position (after_updated_at, after_id);
-    whose conversations: see LISTINGS."""
-    key, subject_name = LISTINGS[listing]
-    rows = await queries().many(
-        conn,
-        key,
-        after_updated_at=after_updated_at,
-        after_id=after_id,
-        max_rows=limit,
-        **{subject_name: subject},
-    )
-    return [Conversation(*row) for row in rows]
-
-
 async def update(
     conn: Connection,
     *,
@@ -91,7 +89,10 @@ async def update(
     set_title: bool,
     title: str | None,
     metadata: dict[str, Any] | None,
-) -> Conversation | None:
+    merge: bool,
+    if_versions: list[int] | None,
+) -> tuple[Conversation, int] | None:
+    """(the updated conversation, its metadata's size), or None when nothing matched."""
     row = await queries().one(
         conn,
         "conversations.update",
@@ -99,28 +100,50 @@ async def update(
         set_title=set_title,
         title=title,
         metadata=metadata,
+        merge=merge,
+        if_versions=if_versions,
         **scope,
     )
-    return Conversation(*row) if row else None
+    return (Conversation(*row[:9]), row[9]) if row else None
 
 
-async def delete(conn: Connection, *, conversation_id: UUID, scope: Scope) -> bool:
+async def version(conn: Connection, *, conversation_id: UUID, scope: Scope) -> int | None:
+    """The conversation's version; None when the caller may not see it."""
+    found: int | None = await queries().val(
+        conn, "conversations.version", conversation_id=conversation_id, **scope
+    )
+    return found
+
+
+async def delete(
+    conn: Connection, *, conversation_id: UUID, scope: Scope, if_versions: list[int] | None
+) -> bool:
     deleted = await queries().execrows(
-        conn, "conversations.delete", conversation_id=conversation_id, **scope
+        conn,
+        "conversations.delete",
+        conversation_id=conversation_id,
+        if_versions=if_versions,
+        **scope,
     )
     return deleted > 0
 
 
 async def create_if_missing(
-    conn: Connection, *, conversation_id: UUID, user_id: str | None, visitor_hash: bytes | None
+    conn: Connection,
+    *,
+    conversation_id: UUID,
+    user_id: str | None,
+    visitor_hash: bytes | None,
+    external_id: str | None = None,
 ) -> bool:
-    """Whether this created the conversation."""
+    """Whether this created the conversation (not when the id or external id is taken)."""
     created = await queries().execrows(
         conn,
         "conversations.create_if_missing",
         conversation_id=conversation_id,
         user_id=user_id,
         visitor_hash=visitor_hash,
+        external_id=external_id,
     )
     return created > 0
 
@@ -132,6 +155,8 @@ class Locked(NamedTuple):
     user_id: str | None
     # Whether a user or a visitor owns it (its quotas apply).
     owned: bool
+    # Its version before this transaction's writes.
+    version: int
 
 
 async def lock_for_append(

@@ -105,7 +105,7 @@ async def test_405_and_options_list_the_allowed_methods(client: Client) -> None:
     assert refused.status_code == 405
     assert set(refused.headers["allow"].split(", ")) == {"DELETE", "GET", "OPTIONS", "PATCH"}
     for path, methods in (
-        ("/v1/conversations", {"GET", "OPTIONS", "POST"}),
+        ("/v1/conversations", {"DELETE", "GET", "OPTIONS", "POST"}),
         (one, {"DELETE", "GET", "OPTIONS", "PATCH"}),
         (f"{one}/messages", {"DELETE", "GET", "OPTIONS", "POST"}),
         ("/v1/prompts/p", {"DELETE", "GET", "OPTIONS", "PUT"}),
