@@ -156,6 +156,53 @@ def _metadata_filter(parameter: dict[str, Any], settings: Settings) -> None:
     }
 
 
+# Writes that honour If-Match, and responses that carry the conversation's version as ETag.
+CONVERSATION = "/v1/conversations/{conversation_id}"
+CONDITIONAL = (
+    (CONVERSATION, "patch"),
+    (CONVERSATION, "delete"),
+    (f"{CONVERSATION}/messages", "post"),
+)
+VERSIONED = (*CONDITIONAL, (CONVERSATION, "get"), ("/v1/conversations", "post"))
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": 'Only if the conversation is at one of these versions (its ETag, e.g. "3"), '
+    'or exists at all ("*"); else 412.',
+    "schema": {
+        "type": "string",
+        "pattern": r'^\s*(\*|"[1-9][0-9]{0,18}"(\s*,\s*"[1-9][0-9]{0,18}")*)\s*$',
+    },
+}
+ETAG = {
+    "description": "The conversation's version, quoted: send it as If-Match to write only if "
+    "nothing changed since.",
+    "schema": {"type": "string"},
+}
+
+
+def _conditional(document: dict[str, Any]) -> None:
+    """If-Match, 412 and ETag as the conversation handlers treat them, and the merge-patch body
+    of PATCH: Litestar derives none of them from the handlers' types."""
+    paths = document["paths"]
+    for path, method in CONDITIONAL:
+        operation = paths[path][method]
+        parameters = operation.setdefault("parameters", [])
+        if all(parameter["name"] != "If-Match" for parameter in parameters):
+            parameters.append(IF_MATCH)
+        operation["responses"]["412"] = {
+            "description": "The conversation is at another version than If-Match names",
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    for path, method in VERSIONED:
+        for status, response in paths[path][method]["responses"].items():
+            if status.startswith("2") and status != "204":
+                response.setdefault("headers", {})["ETag"] = ETAG
+    content = paths[CONVERSATION]["patch"]["requestBody"]["content"]
+    content["application/merge-patch+json"] = content["application/json"]
+
+
 def _parameters(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for path_item in document["paths"].values():
         for operation in path_item.values():
@@ -167,6 +214,7 @@ def complete(document: dict[str, Any], settings: Settings) -> None:
     document is generated once and rendered on every request."""
     components = document["components"]["schemas"]
     components["JsonValue"] = _json_value()
+    _conditional(document)
     for body in REQUEST_BODIES:
         if body.__name__ in components:
             _body_schema(components[body.__name__], body, settings)

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter, SkipValidation
 
 from service.core.principal import Principal
+from service.core.refs import CONVERSATION_REF_PATTERN
 from service.db.pool import Connection
 from service.history.messages import NO_LOWER_BOUND, NO_UPPER_BOUND
 
@@ -26,8 +27,9 @@ ConnectionDependency = NamedDependency[SkipValidation[Connection]]
 ConversationId = Annotated[
     str,
     PathParameter(
+        pattern=CONVERSATION_REF_PATTERN,
         description="The conversation's id (a UUID), or `ext:` followed by the external id the "
-        "application gave it (e.g. `ext:session-42`)."
+        "application gave it (e.g. `ext:session-42`).",
     ),
 ]
 UuidConversationId = Annotated[UUID, PathParameter(description="The conversation's id (a UUID).")]

@@ -3,6 +3,7 @@ application gave it (unique within the conversation's owner)."""
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 from uuid import UUID
 
@@ -11,6 +12,10 @@ from service.core.validation import NUL
 
 EXTERNAL_PREFIX = "ext:"
 MAX_EXTERNAL_ID = 255
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+# What a conversation's name in a path may be (the OpenAPI document states it too).
+CONVERSATION_REF_PATTERN = rf"^({_UUID}|{EXTERNAL_PREFIX}[^\u0000]{{1,{MAX_EXTERNAL_ID}}})$"
+_CANONICAL_UUID = re.compile(_UUID)
 
 
 class ExternalRef(NamedTuple):
@@ -31,9 +36,8 @@ def parse_conversation_ref(text: str, field: str = "conversation_id") -> Convers
                 f"an external id is 1 to {MAX_EXTERNAL_ID} characters, without NUL", field=field
             )
         return ExternalRef(external_id)
-    try:
-        return UUID(text)
-    except ValueError:
+    if not _CANONICAL_UUID.fullmatch(text):
         raise InvalidInput(
             "a conversation is named by its UUID or as ext:{external_id}", field=field
-        ) from None
+        )
+    return UUID(text)

@@ -26,13 +26,24 @@ SEED = os.environ.get("CHATKEEP_FUZZ_SEED", "20261123")
 # Every check is on (schemathesis' default; `--checks` on the command line would override the
 # per-operation setting below). What the document cannot say is told to schemathesis instead:
 # - a cursor is opaque (only a previous page's next_cursor is one), so fuzzing sends a real one;
-# - over a size limit is a 413, which schemathesis does not count as refusing invalid data.
+# - over a size limit is a 413, which schemathesis does not count as refusing invalid data;
+# - a bulk delete without any filter wants confirm=all (else a 422): parameters cannot say "at
+#   least one of these".
 CONFIG = """
 [parameters]
 "query.cursor" = "{cursor}"
+"header.If-Match" = "*"
+
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", 401, 403, 404, 409, 412, 429, "5xx"]
 
 [checks.negative_data_rejection]
 expected-statuses = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429, "5xx"]
+
+[[operations]]
+include-path = "/v1/conversations"
+include-method = "DELETE"
+checks.positive_data_acceptance.expected-statuses = ["2xx", 401, 403, 404, 409, 422, 429, "5xx"]
 """
 
 
