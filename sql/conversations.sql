@@ -119,12 +119,25 @@ WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
 FOR UPDATE;
 
--- name: claim :execrows
+-- name: claim :one
 -- Move the conversations of the visitor whose session id hashes to :visitor_hash to user
 -- :user_id. A claimed conversation has no visitor any more, so claiming again moves nothing.
-UPDATE conversations
-SET user_id = :user_id, visitor_hash = NULL
-WHERE visitor_hash = :visitor_hash;
+-- External ids are unique per owner: when the user has one the visitor also uses, nothing moves
+-- and clashing lists them (moving the rest would leave the claim half done).
+WITH clashing AS (
+    SELECT visitor.external_id
+    FROM conversations visitor
+    JOIN conversations mine ON mine.external_id = visitor.external_id AND mine.user_id = :user_id
+    WHERE visitor.visitor_hash = :visitor_hash
+), moved AS (
+    UPDATE conversations
+    SET user_id = :user_id, visitor_hash = NULL
+    WHERE visitor_hash = :visitor_hash AND NOT EXISTS (SELECT 1 FROM clashing)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved) AS moved,
+       coalesce((SELECT array_agg(external_id ORDER BY external_id) FROM clashing), '{}')
+           AS clashing;
 
 -- name: erase_user :one
 -- Delete every conversation of user :user_id with its messages (and whatever else cascades from

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.core import visitors
-from service.core.errors import Forbidden, InvalidInput
+from service.core.errors import Conflict, Forbidden, InvalidInput
 from service.core.principal import Permission, Principal
 from service.core.schemas import Erased
 from service.core.validation import reject_nul
@@ -23,13 +23,21 @@ def _require_manage(principal: Principal, user_id: str, permission: Permission) 
 
 async def claim(conn: Connection, principal: Principal, user_id: str, session_id: str) -> int:
     """Move the visitor's conversations to the user (after the visitor logs in), in one
-    statement; how many moved. Claiming again moves nothing."""
+    statement; how many moved. Claiming again moves nothing. When the user already has an
+    external id one of them uses, nothing moves: a Conflict lists them."""
     _require_manage(principal, user_id, Permission.WRITE)
     if not visitors.is_valid(session_id):
         raise InvalidInput(f"session_id must be {visitors.RULE}", field="session_id")
-    return await conversations.claim(
+    moved, clashing = await conversations.claim(
         conn, user_id=user_id, visitor_hash=visitors.visitor_hash(session_id)
     )
+    if clashing:
+        raise Conflict(
+            f"user {user_id!r} already has conversations with the external ids "
+            f"{', '.join(map(repr, clashing))}; rename or delete one side, then claim again",
+            field="session_id",
+        )
+    return moved
 
 
 async def erase(conn: Connection, principal: Principal, user_id: str) -> Erased:

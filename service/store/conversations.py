@@ -169,11 +169,14 @@ async def lock_for_append(
     return Locked(*row) if row else None
 
 
-async def claim(conn: Connection, *, user_id: str, visitor_hash: bytes) -> int:
-    """Move a visitor's conversations to a user; how many moved."""
-    return await queries().execrows(
+async def claim(conn: Connection, *, user_id: str, visitor_hash: bytes) -> tuple[int, list[str]]:
+    """Move a visitor's conversations to a user: (how many moved, the external ids both use,
+    which stopped it)."""
+    row = await queries().one(
         conn, "conversations.claim", user_id=user_id, visitor_hash=visitor_hash
     )
+    assert row is not None  # an aggregate always returns a row
+    return row["moved"], list(row["clashing"])
 
 
 async def erase_user(conn: Connection, *, user_id: str) -> Erased:

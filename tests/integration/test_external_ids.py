@@ -145,3 +145,26 @@ async def test_roles_as_the_apps_have_them(client: Client) -> None:
     for role in ("Narrator", "9lives", "x" * 33, ""):
         bad = await client.post(url, json={"messages": [{"role": role, "content": "x"}]})
         assert_problem(bad, 422, "messages[0].role")
+
+
+async def test_a_claim_that_would_clash_external_ids_moves_nothing(
+    anonymous_client: Client, db: psycopg.Connection
+) -> None:
+    client = anonymous_client
+    for who in (VISITOR, ALICE):
+        url = "/v1/conversations/ext:onboarding/messages"
+        assert (await client.post(url, json=messages_body("x"), headers=who)).status_code == 201
+    await client.post(
+        "/v1/conversations/ext:other/messages", json=messages_body("y"), headers=VISITOR
+    )
+    claim = {"session_id": VISITOR["X-Session-ID"]}
+    refused = await client.post("/v1/users/alice/claim", json=claim, headers=ALICE)
+    body = assert_problem(refused, 409, "session_id")
+    assert "'onboarding'" in body["detail"]
+    assert db.execute("SELECT count(*) FROM conversations WHERE user_id = 'alice'").fetchone() == (
+        1,
+    )
+    # Once one side is gone, the claim goes through.
+    await client.delete("/v1/conversations/ext:onboarding", headers=ALICE)
+    claimed = await client.post("/v1/users/alice/claim", json=claim, headers=ALICE)
+    assert claimed.json() == {"claimed": 2}
