@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from litestar import Controller, delete, get
 from litestar.datastructures import State
+from litestar.openapi.spec.enums import OpenAPIFormat
 from litestar.params import QueryParameter
 
 from service.api.openapi import PROBLEM_RESPONSES
@@ -33,10 +33,11 @@ SortParameter = Annotated[
     ),
 ]
 UpdatedBefore = Annotated[
-    datetime | None,
+    str | None,
     QueryParameter(
+        format=OpenAPIFormat.DATE_TIME,
         description="Only conversations last updated before this time (RFC 3339, with its "
-        "offset), e.g. a retention cut-off."
+        "offset), e.g. a retention cut-off.",
     ),
 ]
 Confirm = Annotated[

@@ -44,11 +44,18 @@ def metadata_filter(text: str | None, settings: Settings) -> dict[str, Any] | No
     return value or None
 
 
-def instant(value: datetime | None, field: str) -> datetime | None:
-    """A time with its offset (RFC 3339): without one, which instant is meant is a guess."""
-    if value is not None and value.tzinfo is None:
+def instant(text: str | None, field: str) -> datetime | None:
+    """An RFC 3339 time with its offset (without one, which instant is meant is a guess); not a
+    number of seconds, which a lenient parser would take."""
+    if text is None:
+        return None
+    try:
+        value = msgspec.convert(text, datetime)
+    except msgspec.ValidationError:
+        value = None
+    if value is None or value.tzinfo is None:
         raise InvalidInput(
-            "a time with its UTC offset is expected (RFC 3339), e.g. 2024-03-01T09:00:00Z",
+            "an RFC 3339 time with its UTC offset is expected, e.g. 2024-03-01T09:00:00Z",
             field=field,
         )
     return value

@@ -3,7 +3,6 @@ metadata, their counts, and bulk deletes in batches."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from service.core import cursor
@@ -103,7 +102,7 @@ async def erase(
     *,
     user_id: str | None,
     metadata: str | None,
-    updated_before: datetime | None,
+    updated_before: str | None,
     confirm: str | None,
     settings: Settings,
 ) -> ConversationsErased:
@@ -119,8 +118,8 @@ async def erase(
         )
     reject_nul(user_id, "user_id")
     wanted = metadata_filter(metadata, settings)
-    instant(updated_before, "updated_before")
-    if user_id is None and wanted is None and updated_before is None and confirm != CONFIRM_ALL:
+    cutoff = instant(updated_before, "updated_before")
+    if user_id is None and wanted is None and cutoff is None and confirm != CONFIRM_ALL:
         raise InvalidInput(
             "without a filter (user_id, metadata, updated_before) this deletes every "
             f"conversation: pass confirm={CONFIRM_ALL} to mean it",
@@ -136,7 +135,7 @@ async def erase(
                 caller_trusted=principal.trusted,
                 user_id=user_id,
                 metadata=wanted,
-                updated_before=updated_before,
+                updated_before=cutoff,
                 after_at=after_at,
                 after_id=after_id,
                 limit=settings.bulk_delete_batch,

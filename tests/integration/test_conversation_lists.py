@@ -368,6 +368,8 @@ async def test_bad_filters_are_422_naming_the_parameter(
         ("GET", {"sort": "created_at", "cursor": "not a cursor"}, "cursor"),
         ("DELETE", {"updated_before": "yesterday"}, "updated_before"),
         ("DELETE", {"updated_before": "2024-03-01T09:00:00"}, "updated_before"),
+        ("DELETE", {"updated_before": "1709283600"}, "updated_before"),
+        ("DELETE", {"updated_before": "0.5"}, "updated_before"),
         ("DELETE", {"user_id": "alice", "confirm": "everything"}, "confirm"),
     ],
 )

@@ -41,3 +41,20 @@ def test_anything_else_is_refused_naming_the_cursor(token: str) -> None:
     with pytest.raises(InvalidInput) as refused:
         cursor.decode(token)
     assert refused.value.field == "cursor"
+
+
+def test_a_cursor_of_one_order_is_refused_by_another() -> None:
+    position = (datetime(2026, 11, 26, tzinfo=UTC), uuid4())
+    created = cursor.encode(*position, "created_at")
+    assert cursor.decode(created, order="created_at") == position
+    for other in ("updated_at", None):
+        with pytest.raises(InvalidInput) as refused:
+            cursor.decode(created, order=other)
+        assert refused.value.field == "cursor"
+    # Issued without an order (a listing with one order, or before orders existed): any takes it.
+    untagged = cursor.encode(*position)
+    assert cursor.decode(untagged, order="created_at") == position
+    old = base64.urlsafe_b64encode(
+        f'["{position[0].isoformat()}", "{position[1]}"]'.encode()
+    ).decode()
+    assert cursor.decode(old, order="updated_at") == position
