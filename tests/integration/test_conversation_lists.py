@@ -176,7 +176,11 @@ async def test_both_orders_page_newest_first(client: Client, db: psycopg.Connect
 
     by_created, by_updated = newest_first(created), newest_first(updated)
     assert by_created != by_updated
-    for params in ({"user_id": "alice"}, {"user_id": "alice", "metadata": '{"form_id": "f1"}'}):
+    filters: list[dict[str, Any]] = [
+        {"user_id": "alice"},
+        {"user_id": "alice", "metadata": '{"form_id": "f1"}'},
+    ]
+    for params in filters:
         assert await listed(client, **params, limit=2) == by_updated
         assert await listed(client, **params, limit=2, sort="updated_at") == by_updated
         assert await listed(client, **params, limit=3, sort="created_at") == by_created
