@@ -132,7 +132,7 @@ async def test_a_turn_and_its_state_change_commit_together(
     # A turn that fails leaves the state as it was, and the state change that fails (the merged
     # metadata outgrows its limit) leaves the messages unwritten.
     clashing = {**turn, "conversation": {"metadata": {"step": 3}}}
-    clashing["messages"] = [{**turn["messages"][0], "content": "changed"}]  # type: ignore[index]
+    clashing["messages"] = [{**turn["messages"][0], "content": "changed"}]
     assert_problem(await client.post(f"{url}/messages", json=clashing), 409, "messages[0].id")
     # Each patch is within the metadata limit (64 KiB); what they merge to is not.
     half = {f"k{n}": "x" * 1000 for n in range(40)}
