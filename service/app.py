@@ -19,14 +19,17 @@ from service.api.accounts import AccountTokenController
 from service.api.authentication import Authenticate
 from service.api.conversation_lists import ConversationListController
 from service.api.conversations import ConversationController
+from service.api.events import EventController
 from service.api.files import FileController
 from service.api.header_limits import limit_headers
 from service.api.health import HealthController
-from service.api.lifespan import keyring_lifespan, pool_lifespan, provide_connection
+from service.api.lifespan import listener_lifespan, pool_lifespan, provide_connection
 from service.api.messages import MessageController
 from service.api.openapi import CompletedJson, CompletedSwagger
 from service.api.prompts import PromptController
+from service.api.pruning import prune_lifespan
 from service.api.requests import BoundedRequest
+from service.api.search import SearchController
 from service.api.users import UserController
 from service.core import visitors
 from service.core.settings import Settings, get_settings
@@ -86,7 +89,9 @@ def api_v1(settings: Settings) -> Router:
             MessageController,
             FileController,
             PromptController,
+            SearchController,
             UserController,
+            EventController,
         ],
         middleware=[Authenticate],
         security=security(settings),
@@ -102,7 +107,14 @@ def cors(settings: Settings) -> CORSConfig | None:
     return CORSConfig(
         allow_origins=origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "Range", "If-None-Match", visitors.HEADER],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Range",
+            "If-None-Match",
+            "Last-Event-ID",
+            visitors.HEADER,
+        ],
         expose_headers=[
             "Retry-After",
             "WWW-Authenticate",
@@ -129,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *([AccountTokenController] if settings.accounts else []),
         ],
         dependencies={"conn": Provide(provide_connection)},
-        lifespan=[pool_lifespan(settings), keyring_lifespan(settings)],
+        lifespan=[pool_lifespan(settings), listener_lifespan(settings), prune_lifespan(settings)],
         cors_config=cors(settings),
         state=State({"settings": settings}),
         plugins=[

@@ -8,6 +8,7 @@ when there is one.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ from service.db.errors import DATABASE_ERRORS
 
 log = logging.getLogger(__name__)
 
+# Litestar names a missing query (or header, path) parameter only in its message.
+MISSING_PARAMETER = re.compile(r"^Missing required \w+ parameter '(?P<name>[^']+)'")
 RETRY_AFTER_SECONDS = "1"
 
 
@@ -98,6 +101,8 @@ def from_validation(exc: ValidationException) -> ProblemDetailsException:
     text, missing = field_of(str(first.get("message", exc.detail)))
     key = first.get("key")
     where = None if key in (None, "data") else key
+    if parameter := MISSING_PARAMETER.match(text):
+        return problem(422, "Invalid input", text, parameter["name"])
     if text == "'data'":  # Litestar's KeyError when there is no body at all
         text = "a JSON request body is required"
     if missing:

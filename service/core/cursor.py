@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
+from typing import TypeVar
 from uuid import UUID
 
 import msgspec
 
 from service.core.errors import InvalidInput
+
+_T = TypeVar("_T")
 
 # The position before the first page of a newest-first listing: later than any row.
 START = (datetime(9999, 12, 31, tzinfo=UTC), UUID(int=(1 << 128) - 1))
@@ -26,9 +29,23 @@ class _Position(msgspec.Struct, array_like=True):
     order: str | None = None
 
 
+def pack(position: msgspec.Struct) -> str:
+    """A position as an opaque token: its JSON, base64url without padding."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(position)).decode().rstrip("=")
+
+
+def unpack(token: str, kind: type[_T]) -> _T:
+    """The position a token of ``pack`` holds; InvalidInput naming the cursor for anything
+    else."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        return msgspec.json.decode(raw, type=kind)
+    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
+        raise InvalidInput("not a cursor this service issued", field="cursor") from exc
+
+
 def encode(updated_at: datetime, conversation_id: UUID, order: str | None = None) -> str:
-    raw = msgspec.json.encode(_Position(updated_at, conversation_id, order))
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return pack(_Position(updated_at, conversation_id, order))
 
 
 def decode(
@@ -38,11 +55,7 @@ def decode(
     for another ``order`` is refused; one issued without an order is taken in any."""
     if cursor is None:
         return start
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        position = msgspec.json.decode(raw, type=_Position)
-    except (binascii.Error, ValueError, msgspec.DecodeError) as exc:
-        raise InvalidInput("not a cursor this service issued", field="cursor") from exc
+    position = unpack(cursor, _Position)
     if position.updated_at.tzinfo is None:
         raise InvalidInput("not a cursor this service issued", field="cursor")
     if position.order is not None and position.order != order:

@@ -43,6 +43,27 @@ Topic = Annotated[
     str,
     Meta(min_length=1, max_length=255, description="Optional label partitioning a conversation."),
 ]
+Tokens = Annotated[
+    int,
+    Meta(
+        ge=0,
+        le=2**31 - 1,
+        description="The message's token count by the model's own tokenizer; when left out, "
+        "the service estimates it (README \"The context window\").",
+    ),
+]
+ExpiresAt = Annotated[
+    datetime,
+    Meta(
+        tz=True,
+        description="When the next prune deletes the conversation (RFC 3339 with its offset, "
+        "in the future); null: never.",
+    ),
+]
+
+
+# A message being written (a streamed reply) is in_progress until it is finalised.
+MessageStatus = Literal["in_progress", "complete"]
 
 
 class Conversation(Struct):
@@ -56,6 +77,8 @@ class Conversation(Struct):
     external_id: str | None
     # Bumped by every change to the conversation or its messages; also its ETag.
     version: int
+    # When the next prune deletes it (null: never, unless it is an idle visitor's).
+    expires_at: datetime | None
 
 
 class ConversationCreate(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -64,6 +87,7 @@ class ConversationCreate(Struct, kw_only=True, forbid_unknown_fields=True):
     title: Title | None = None
     user_id: UserId | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
+    expires_at: ExpiresAt | None = None
 
 
 class ConversationPatch(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -71,6 +95,8 @@ class ConversationPatch(Struct, kw_only=True, forbid_unknown_fields=True):
 
     title: Title | UnsetType | None = UNSET
     metadata: Metadata | UnsetType = UNSET
+    # null clears the expiry.
+    expires_at: ExpiresAt | UnsetType | None = UNSET
 
 
 class ConversationPage(Struct, kw_only=True):
@@ -88,6 +114,10 @@ class Message(Struct):
     metadata: StoredMetadata
     created_at: datetime
     external_id: str | None
+    # Given on append, or estimated (README "The context window").
+    tokens: int
+    # in_progress while a reply is streamed into it (README "Live updates"); last, defaulted.
+    status: MessageStatus = "complete"
 
 
 class NewMessage(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -97,6 +127,9 @@ class NewMessage(Struct, kw_only=True, forbid_unknown_fields=True):
     external_id: ExternalId | None = None
     topic: Topic | None = None
     metadata: Metadata = msgspec.field(default_factory=dict)
+    tokens: Tokens | None = None
+    # in_progress: a reply to be extended (POST .../messages/{message_id}/append).
+    status: MessageStatus = "complete"
 
 
 class MessageBatch(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -111,6 +144,18 @@ class MessageBatch(Struct, kw_only=True, forbid_unknown_fields=True):
 class MessagePatch(Struct, kw_only=True, forbid_unknown_fields=True):
     content: str | UnsetType = UNSET
     metadata: Metadata | UnsetType = UNSET
+    # New content without tokens gets a new estimate.
+    tokens: Tokens | UnsetType = UNSET
+
+
+class MessageAppend(Struct, kw_only=True, forbid_unknown_fields=True):
+    """More text for an in-progress message (a streamed reply), and its status after it."""
+
+    content: str = ""
+    # complete: the reply is finished, it takes no more text.
+    status: MessageStatus = "in_progress"
+    # The whole message's token count after it; left out: estimated again.
+    tokens: Tokens | None = None
 
 
 class MessageList(Struct, kw_only=True):
@@ -121,6 +166,12 @@ class MessagePage(Struct, kw_only=True):
     items: list[Message]
     # Pass as `before` (backward paging) or `after` (forward paging) for the next page.
     next_cursor: int | None = None
+    # Only in a context window (max_tokens; README "The context window"), left out otherwise:
+    # the prompt asked for, the tokens of the prompt and the items together, and whether older
+    # messages were left out (then next_cursor, passed as `before`, pages through them).
+    prompt: ContextPrompt | UnsetType = UNSET
+    tokens: int | UnsetType = UNSET
+    truncated: bool | UnsetType = UNSET
 
 
 class Cleared(Struct, kw_only=True):
@@ -198,6 +249,12 @@ class PromptVersion(Struct):
     created_at: datetime
 
 
+class ContextPrompt(PromptVersion):
+    """A prompt version at the head of a context window, with its estimated token count."""
+
+    tokens: int
+
+
 class PromptVersionPage(Struct, kw_only=True):
     items: list[PromptVersion]
     # Pass as `before` for the next (older) page.
@@ -265,3 +322,25 @@ def same_json(stored: msgspec.Raw, value: Any) -> bool:
     """Whether stored JSON equals a request's value (jsonb normalises key order and spacing,
     so the bytes cannot be compared)."""
     return bool(msgspec.json.decode(stored) == value)
+
+
+class SearchHit(Struct):
+    """A message matching a search (GET /v1/search), with where it is."""
+
+    conversation_id: UUID
+    # The conversation's title (null when it has none).
+    conversation_title: str | None
+    seq: int
+    message_id: UUID
+    role: str
+    topic: str | None
+    created_at: datetime
+    # Higher is better: 1 for the query's literal occurrence, plus up to 1 for its words.
+    rank: float
+    # An excerpt of the content, HTML-escaped, each match between <mark> and </mark>.
+    snippet: str
+
+
+class SearchPage(Struct, kw_only=True):
+    items: list[SearchHit]
+    next_cursor: str | None = None

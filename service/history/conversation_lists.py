@@ -3,6 +3,7 @@ metadata, their counts, and bulk deletes in batches."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from service.core import cursor
@@ -20,7 +21,7 @@ from service.store.conversation_lists import Subject
 CONFIRM_ALL = "all"
 
 
-def _subject(
+def whose(
     principal: Principal, user_id: str | None, metadata: dict[str, Any] | None
 ) -> tuple[Subject, bool | str | bytes]:
     """Whose conversations a caller finds: a trusted caller chooses, others see their own."""
@@ -60,7 +61,7 @@ async def list_page(
     size = page_size(limit, settings)
     order = _sort(sort)
     wanted = metadata_filter(metadata, settings)
-    subject, value = _subject(principal, user_id, wanted)
+    subject, value = whose(principal, user_id, wanted)
     after_at, after_id = cursor.decode(page_cursor, order=order)
     rows = await conversation_lists.page(
         conn,
@@ -91,7 +92,7 @@ async def count(
 ) -> ConversationCount:
     """How many conversations the listing with these filters holds, without paging it."""
     wanted = metadata_filter(metadata, settings)
-    subject, value = _subject(principal, user_id, wanted)
+    subject, value = whose(principal, user_id, wanted)
     n = await conversation_lists.count(conn, subject=subject, value=value, metadata=wanted)
     return ConversationCount(count=n)
 
@@ -107,10 +108,9 @@ async def erase(
     settings: Settings,
 ) -> ConversationsErased:
     """Delete every conversation matching all the filters given (with their messages and
-    files), in batches of settings.bulk_delete_batch, each its own short transaction: a large
-    set neither runs into the statement timeout nor holds locks long. A failure leaves the
-    batches before it deleted; running it again finishes the job. Without any filter it deletes
-    everything, so it wants ``confirm="all"``. Only for an API key with the erase permission."""
+    files), in batches of settings.bulk_delete_batch (erase_in_batches). Without any filter it
+    deletes everything, so it wants ``confirm="all"``. Only for an API key with the erase
+    permission."""
     if not principal.trusted or Permission.ERASE not in principal.permissions:
         raise Forbidden(
             "deleting conversations in bulk needs an API key with the erase permission",
@@ -125,6 +125,32 @@ async def erase(
             f"conversation: pass confirm={CONFIRM_ALL} to mean it",
             field="confirm",
         )
+    return await erase_in_batches(
+        conn,
+        caller_trusted=principal.trusted,
+        user_id=user_id,
+        metadata=wanted,
+        updated_before=cutoff,
+        batch_size=settings.bulk_delete_batch,
+    )
+
+
+async def erase_in_batches(
+    conn: Connection,
+    *,
+    caller_trusted: bool,
+    batch_size: int,
+    user_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    updated_before: datetime | None = None,
+    visitors_only: bool = False,
+    expired_at: datetime | None = None,
+) -> ConversationsErased:
+    """Delete the conversations matching every filter given (store.conversation_lists.
+    erase_batch), ``batch_size`` per statement, each batch its own short transaction: a large
+    set neither runs into the statement timeout nor holds locks long. A failure leaves the
+    batches before it deleted; running it again finishes the job. The bulk delete and the prune
+    (service/history/retention.py) both delete this way."""
     totals = ConversationsErased(conversations=0, messages=0, files=0)
     after_at, after_id = cursor.START_ASCENDING
     while True:
@@ -132,18 +158,20 @@ async def erase(
             await conversation_lists.plan_for_these_values(conn)
             batch = await conversation_lists.erase_batch(
                 conn,
-                caller_trusted=principal.trusted,
+                caller_trusted=caller_trusted,
                 user_id=user_id,
-                metadata=wanted,
-                updated_before=cutoff,
+                metadata=metadata,
+                updated_before=updated_before,
+                visitors_only=visitors_only,
+                expired_at=expired_at,
                 after_at=after_at,
                 after_id=after_id,
-                limit=settings.bulk_delete_batch,
+                limit=batch_size,
             )
         totals.conversations += batch.conversations
         totals.messages += batch.messages
         totals.files += batch.files
-        if batch.walked < settings.bulk_delete_batch or batch.last_at is None:
+        if batch.walked < batch_size or batch.last_at is None:
             return totals
         assert batch.last_id is not None  # set with last_at
         after_at, after_id = batch.last_at, batch.last_id
