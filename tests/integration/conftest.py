@@ -57,6 +57,9 @@ def _named_server() -> dict[str, Any] | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     global _throwaway  # noqa: PLW0603 - one server per test session
+    if _throwaway is not None:
+        # Configured already: client/tests/conftest.py shares these hooks.
+        return
     server = _named_server()
     if server is None:
         # TCP: pytest-postgresql and url_of below want a host and a port.
@@ -77,9 +80,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    global _throwaway  # noqa: PLW0603 - one server per test session
     if _throwaway is not None:
         _throwaway.stop()
         shutil.rmtree(_throwaway.data_dir, ignore_errors=True)
+        _throwaway = None
 
 
 def url_of(info: psycopg.ConnectionInfo, dbname: str | None = None) -> str:
