@@ -1,12 +1,14 @@
-"""What the app holds for its life (the pool, the key ring and its listener), and the pooled
-connection each request gets."""
+"""What the app holds for its life (the pool; the key ring and the live updates hub, and the
+listener connection that keeps both current), and the pooled connection each request gets."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -16,7 +18,9 @@ from litestar.datastructures import State
 from service.auth.keyring import KeyRing
 from service.core.settings import Settings
 from service.db.errors import UNAVAILABLE
+from service.db.listener import Listener
 from service.db.pool import Connection, checked_out, create_pool
+from service.history.live import Hub
 
 log = logging.getLogger(__name__)
 
@@ -41,27 +45,66 @@ def pool_lifespan(settings: Settings) -> Any:
     return open_pool
 
 
-def keyring_lifespan(settings: Settings) -> Any:
-    """``app.state.keyring`` for the app's life, its listener running in the background.
-    Runs after the pool's lifespan, whose pool it uses."""
+def listener_lifespan(settings: Settings) -> Any:
+    """``app.state.keyring`` and ``app.state.hub`` (live updates) for the app's life, kept true
+    by the worker's one listener connection, which runs in the background. Runs after the
+    pool's lifespan, whose pool they use."""
 
     @contextlib.asynccontextmanager
-    async def open_keyring(app: Litestar) -> AsyncIterator[None]:
+    async def open_listener(app: Litestar) -> AsyncIterator[None]:
         keyring = KeyRing(
             app.state.pool,
             ttl=settings.key_cache_seconds,
             acquire_timeout=settings.pool_acquire_timeout,
         )
-        app.state.keyring = keyring
-        listener = asyncio.create_task(keyring.listen(settings))
+        hub = Hub(app.state.pool, settings)
+        app.state.keyring, app.state.hub = keyring, hub
+        listener = Listener(settings)
+        listener.follow(keyring.channel())
+        listener.follow(hub.channel())
+        following = asyncio.create_task(listener.run())
+        restore_signals = end_streams_on_exit_signal(hub)
         try:
             yield
         finally:
-            listener.cancel()
+            restore_signals()
+            hub.close()
+            following.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await listener
+                await following
 
-    return open_keyring
+    return open_listener
+
+
+def end_streams_on_exit_signal(hub: Hub) -> Callable[[], None]:
+    """Make SIGTERM and SIGINT end the event streams; returns what undoes it.
+
+    uvicorn waits for every open response to finish before it runs the lifespan's shutdown, and
+    an event stream does not finish by itself: so the signal that starts the shutdown ends them
+    (their clients reconnect, to another worker or instance, and resume). uvicorn's own handlers
+    stay in charge of the rest: each is called after ours."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    chained: dict[signal.Signals, tuple[Any, Any]] = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+
+        def end_streams(number: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(hub.close)
+            previous(number, frame)
+
+        signal.signal(signum, end_streams)
+        chained[signum] = (previous, end_streams)
+
+    def restore() -> None:
+        for signum, (previous, ours) in chained.items():
+            if signal.getsignal(signum) is ours:
+                signal.signal(signum, previous)
+
+    return restore
 
 
 async def provide_connection(state: State) -> AsyncIterator[Connection]:

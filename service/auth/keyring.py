@@ -3,7 +3,8 @@
 Verifying a key would otherwise cost a database round trip on every request. Each worker keeps
 the records it has looked up, and a dedicated connection LISTENs on the channel that the
 api_keys trigger notifies on every change, so a revocation reaches every worker in the time a
-NOTIFY takes. The cache is trusted only while that connection is up: when it drops, the cache
+NOTIFY takes (the worker's one listener connection, service/db/listener.py, which live updates
+share). The cache is trusted only while that connection is up: when it drops, the cache
 is emptied and every lookup goes to the database until it is back. Entries also expire after
 ``key_cache_seconds``, which bounds staleness if a connection dies without the worker noticing.
 
@@ -17,26 +18,23 @@ exists.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from typing import Any
 
 import asyncpg
 
-from service.core.settings import Settings
-from service.db.errors import UNAVAILABLE
-from service.db.pool import checked_out, connect
+from service.db.listener import APPLICATION_NAME, Channel
+from service.db.pool import checked_out
 from service.store import api_keys
 from service.store.api_keys import KeyRecord
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "chatkeep_api_keys"
-LISTENER_NAME = "chatkeep key listener"
+# The worker's listener connection, shared with live updates.
+LISTENER_NAME = APPLICATION_NAME
 # Enough for every real deployment's keys; only keys that exist are cached.
 MAX_ENTRIES = 10_000
-RECONNECT_SECONDS = 1.0
 UNKNOWN_KEY_SECONDS = 5.0
 MAX_UNKNOWN_KEYS = 10_000
 
@@ -83,38 +81,20 @@ class KeyRing:
         else:
             self._entries.pop(key_id, None)
 
-    def _on_notification(self, conn: Any, pid: int, channel: str, key_id: object) -> None:
-        self.forget(str(key_id))
+    def _stop_trusting(self) -> None:
+        self.listening = False
+        self.forget()
 
-    async def _follow(self, conn: asyncpg.Connection) -> None:
-        """Trust the cache while ``conn`` receives notifications; return when it is lost."""
-        lost = asyncio.Event()
-        conn.add_termination_listener(lambda _conn: lost.set())
-        try:
-            await conn.add_listener(CHANNEL, self._on_notification)
-        except UNAVAILABLE as exc:
-            log.warning("key change listener failed: %s", exc)
-            return
+    def _start_trusting(self) -> None:
         self.forget()
         self.listening = True
-        await lost.wait()
-        log.warning("key change listener lost its connection; reconnecting")
 
-    async def listen(self, settings: Settings) -> None:
-        """Follow key changes until cancelled, reconnecting whenever the connection drops."""
-        while True:
-            try:
-                conn = await connect(
-                    settings.database_url, settings, application_name=LISTENER_NAME
-                )
-            except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
-                log.debug("key change listener cannot connect: %s", exc)
-                await asyncio.sleep(RECONNECT_SECONDS)
-                continue
-            try:
-                await self._follow(conn)
-            finally:
-                self.listening = False
-                self.forget()
-                conn.terminate()
-            await asyncio.sleep(RECONNECT_SECONDS)
+    def channel(self) -> Channel:
+        """What the worker's listener (service/db/listener.py) follows for this ring: the cache
+        is trusted only while notifications can reach it."""
+        return Channel(
+            name=CHANNEL,
+            on_notification=self.forget,
+            on_up=self._start_trusting,
+            on_down=self._stop_trusting,
+        )

@@ -59,6 +59,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Conversations one statement of a bulk delete (DELETE /v1/conversations) removes: each
     # batch is its own short transaction, so no lock is held long and no statement runs long.
     bulk_delete_batch: int = 500
+    # Retention (README "Retention"): anonymous visitors' conversations not written to for this
+    # many days are deleted by the prune (0: kept), and so are conversations past expires_at.
+    # The server prunes every this many seconds, one worker at a time (0: only `chatkeep prune`).
+    visitor_retention_days: int = 0
+    prune_interval_seconds: float = 3600.0
     # Attachments: one file, and all files of one conversation (uploads are streamed, so these
     # are not bounded by max_body_bytes).
     max_file_bytes: int = 32 * MIB
@@ -102,6 +107,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     key_requests_per_minute: int = 0
     # Failed authentications per minute from one client address.
     failed_auth_per_minute: int = 600
+    # Live updates (README "Live updates"): seconds between heartbeats (SSE comments) on an idle
+    # stream, and the events a subscriber may fall behind by before its stream is closed.
+    events_heartbeat_seconds: float = 15.0
+    events_buffer: int = 1000
+    # A stream ends after this long (the client reconnects and resumes), so credentials are
+    # checked again and long-lived connections spread over workers as they come and go.
+    events_max_seconds: float = 3600.0
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -121,6 +133,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "command_timeout": self.command_timeout,
             "upload_idle_seconds": self.upload_idle_seconds,
             "upload_deadline_seconds": self.upload_deadline_seconds,
+            "events_heartbeat_seconds": self.events_heartbeat_seconds,
+            "events_max_seconds": self.events_max_seconds,
         }
         for name, seconds in durations.items():
             if seconds <= 0:
@@ -129,6 +143,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "jwt_leeway_seconds",
             "key_cache_seconds",
             "pool_idle_lifetime",
+            "visitor_retention_days",
+            "prune_interval_seconds",
             "failed_logins_per_minute",
             "requests_per_minute",
             "key_requests_per_minute",
@@ -157,6 +173,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "user_max_bytes": self.user_max_bytes,
             "visitor_max_conversations": self.visitor_max_conversations,
             "visitor_max_bytes": self.visitor_max_bytes,
+            "events_buffer": self.events_buffer,
         }
         for name, value in positive.items():
             if value < 1:

@@ -1,0 +1,15 @@
+DROP TRIGGER conversations_events_deleted ON conversations;
+DROP TRIGGER conversations_events_created ON conversations;
+DROP FUNCTION conversations_events_created_or_deleted();
+DROP TRIGGER conversations_events_changed ON conversations;
+DROP FUNCTION conversations_events_changed();
+DROP TRIGGER messages_events_changed ON messages;
+DROP TRIGGER messages_events_removed ON messages;
+DROP TRIGGER messages_events_added ON messages;
+DROP FUNCTION messages_events();
+DROP FUNCTION events_record(uuid[], text[], uuid[], bigint[]);
+DROP FUNCTION events_owner_key(text, bytea);
+DROP FUNCTION events_keep();
+DROP TABLE conversation_events;
+ALTER TABLE messages DROP CONSTRAINT messages_status;
+ALTER TABLE messages DROP COLUMN status;
