@@ -15,7 +15,7 @@
 -- All conversations, newest updated first; at most :max_rows. Only for a trusted caller
 -- (:caller_trusted). A backward scan of conversations_recent.
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations
 WHERE :caller_trusted::boolean AND (updated_at, id) < (:after_at, :after_id)
 ORDER BY updated_at DESC, id DESC
@@ -25,7 +25,7 @@ LIMIT :max_rows;
 -- All conversations, newest created first, like by_updated. A backward scan of
 -- conversations_created.
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations
 WHERE :caller_trusted::boolean AND (created_at, id) < (:after_at, :after_id)
 ORDER BY created_at DESC, id DESC
@@ -36,7 +36,7 @@ LIMIT :max_rows;
 -- The GIN index conversations_metadata finds them when they are few, conversations_recent
 -- when they are many.
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations
 WHERE :caller_trusted::boolean AND metadata @> :metadata::jsonb
   AND (updated_at, id) < (:after_at, :after_id)
@@ -46,7 +46,7 @@ LIMIT :max_rows;
 -- name: matching_by_created :many
 -- All conversations whose metadata contains :metadata, newest created first, like by_created.
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations
 WHERE :caller_trusted::boolean AND metadata @> :metadata::jsonb
   AND (created_at, id) < (:after_at, :after_id)
@@ -57,7 +57,7 @@ LIMIT :max_rows;
 -- User :user_id's conversations (those whose metadata contains :metadata, unless it is null),
 -- newest updated first; at most :max_rows. conversations_user_recent.
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations
 WHERE user_id = :user_id AND (:metadata::jsonb IS NULL OR metadata @> :metadata::jsonb)
   AND (updated_at, id) < (:after_at, :after_id)
@@ -68,7 +68,7 @@ LIMIT :max_rows;
 -- User :user_id's conversations, newest created first, like for_user_by_updated.
 -- conversations_user_created.
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations
 WHERE user_id = :user_id AND (:metadata::jsonb IS NULL OR metadata @> :metadata::jsonb)
   AND (created_at, id) < (:after_at, :after_id)
@@ -79,7 +79,7 @@ LIMIT :max_rows;
 -- The conversations of the visitor whose session id hashes to :visitor_hash, like
 -- for_user_by_updated. conversations_visitor_recent.
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations
 WHERE visitor_hash = :visitor_hash AND (:metadata::jsonb IS NULL OR metadata @> :metadata::jsonb)
   AND (updated_at, id) < (:after_at, :after_id)
@@ -89,7 +89,7 @@ LIMIT :max_rows;
 -- name: for_visitor_by_created :many
 -- The visitor's conversations, newest created first. conversations_visitor_created.
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations
 WHERE visitor_hash = :visitor_hash AND (:metadata::jsonb IS NULL OR metadata @> :metadata::jsonb)
   AND (created_at, id) < (:after_at, :after_id)
@@ -123,9 +123,11 @@ SELECT set_config('plan_cache_mode', 'force_custom_plan', true);
 
 -- name: erase_batch :one
 -- One batch of a bulk delete: the first :max_rows conversations, oldest updated first, strictly
--- after (:after_at, :after_id), of user :user_id, whose metadata contains :metadata and updated
--- before :updated_before (each filter only when not null), are deleted with their messages and
--- files (ON DELETE CASCADE; the usage triggers of 0007 count what went). Returns how many rows
+-- after (:after_at, :after_id), of user :user_id, whose metadata contains :metadata, updated
+-- before :updated_before and expired at :expired_at (each filter only when not null), and only
+-- anonymous visitors' when :visitors_only, are deleted with their messages and files (ON DELETE
+-- CASCADE; the usage triggers of 0007 count what went). The prune (service/history/retention.py)
+-- passes the last two: conversations_visitor_idle and conversations_expiry find its rows. Returns how many rows
 -- the batch walked (fewer than :max_rows: the walk is over), where it stopped, and how many
 -- conversations, messages and files went. The delete checks the filters again, on the rows'
 -- latest versions: a conversation written to meanwhile is deleted only if it still matches.
@@ -137,6 +139,8 @@ WITH batch AS (
       AND (:user_id::text IS NULL OR user_id = :user_id::text)
       AND (:metadata::jsonb IS NULL OR metadata @> :metadata::jsonb)
       AND (:updated_before::timestamptz IS NULL OR updated_at < :updated_before::timestamptz)
+      AND (NOT :visitors_only::boolean OR visitor_hash IS NOT NULL)
+      AND (:expired_at::timestamptz IS NULL OR expires_at <= :expired_at::timestamptz)
     ORDER BY updated_at, id
     LIMIT :max_rows
 ), erased AS (
@@ -146,6 +150,8 @@ WITH batch AS (
       AND (:user_id::text IS NULL OR doomed.user_id = :user_id::text)
       AND (:metadata::jsonb IS NULL OR doomed.metadata @> :metadata::jsonb)
       AND (:updated_before::timestamptz IS NULL OR doomed.updated_at < :updated_before::timestamptz)
+      AND (NOT :visitors_only::boolean OR doomed.visitor_hash IS NOT NULL)
+      AND (:expired_at::timestamptz IS NULL OR doomed.expires_at <= :expired_at::timestamptz)
     RETURNING doomed.message_count,
               (SELECT count(*) FROM files f WHERE f.conversation_id = doomed.id) AS files
 )

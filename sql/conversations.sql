@@ -12,14 +12,14 @@
 
 -- name: insert :one
 -- Create conversation :conversation_id for user :user_id or visitor :visitor_hash, with the
--- application's id :external_id (or null); returns nothing when the id is taken, or the
--- external id within that owner.
+-- application's id :external_id (or null) and expiry :expires_at (or null); returns nothing when
+-- the id is taken, or the external id within that owner.
 -- Unscoped: creates the conversation; the caller chose its owner (Principal.new_conversation_owner).
-INSERT INTO conversations (id, title, user_id, visitor_hash, metadata, external_id)
-VALUES (:conversation_id, :title, :user_id, :visitor_hash, :metadata, :external_id)
+INSERT INTO conversations (id, title, user_id, visitor_hash, metadata, external_id, expires_at)
+VALUES (:conversation_id, :title, :user_id, :visitor_hash, :metadata, :external_id, :expires_at)
 ON CONFLICT DO NOTHING
 RETURNING id, title, user_id, metadata, message_count, created_at, updated_at,
-          external_id, version;
+          external_id, version, expires_at;
 
 -- name: get_by_external_id_of_owner :one
 -- The conversation with external id :external_id of user :user_id or visitor :visitor_hash
@@ -27,7 +27,7 @@ RETURNING id, title, user_id, metadata, message_count, created_at, updated_at,
 -- One probe of conversations_external_id_owner.
 -- Unscoped: the owner is the caller's own choice (Principal.new_conversation_owner).
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations
 WHERE external_id = :external_id
   AND coalesce(usage_owner(user_id, visitor_hash), '')
@@ -47,7 +47,7 @@ LIMIT 2;
 -- name: get :one
 -- Conversation :conversation_id, if the caller may see it.
 SELECT id, title, user_id, metadata, message_count, created_at, updated_at,
-       external_id, version
+       external_id, version, expires_at
 FROM conversations c
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);
@@ -65,20 +65,23 @@ SELECT EXISTS (
 -- :if_versions (null: any): the title becomes :title when :set_title is true (so a title can be
 -- cleared with null); the metadata, unless :metadata is null, is replaced by it, or when :merge
 -- is true has it applied as an RFC 7396 merge patch (jsonb_merge_patch, in this one statement,
--- so concurrent patches of different keys all survive). The last column, metadata_bytes, is the
+-- so concurrent patches of different keys all survive); the expiry becomes :expires_at when
+-- :set_expires_at is true. The last column, metadata_bytes, is the
 -- size of the resulting metadata, checked against the limit before commit.
 UPDATE conversations c
 SET title = CASE WHEN :set_title::boolean THEN :title ELSE title END,
     metadata = CASE WHEN :metadata::jsonb IS NULL THEN metadata
                     WHEN :merge::boolean THEN jsonb_merge_patch(metadata, :metadata::jsonb)
                     ELSE :metadata::jsonb END,
+    expires_at = CASE WHEN :set_expires_at::boolean THEN :expires_at::timestamptz
+                      ELSE expires_at END,
     updated_at = now(),
     version = version + 1
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
   AND (:if_versions::bigint[] IS NULL OR c.version = any(:if_versions::bigint[]))
 RETURNING id, title, user_id, metadata, message_count, created_at, updated_at,
-          external_id, version, octet_length(metadata::text) AS metadata_bytes;
+          external_id, version, expires_at, octet_length(metadata::text) AS metadata_bytes;
 
 -- name: version :val
 -- The version of conversation :conversation_id, if the caller may see it: why a conditional

@@ -17,12 +17,12 @@
 -- :after_seq < seq < :before_seq, newest first, within the byte budget: one backward range
 -- scan of the primary key.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       running_bytes
+       tokens, running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, m.external_id, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, m.tokens, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -42,12 +42,12 @@ ORDER BY seq DESC;
 -- The oldest :max_rows messages of conversation :conversation_id with
 -- :after_seq < seq < :before_seq, oldest first, within the byte budget.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       running_bytes
+       tokens, running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, m.external_id, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, m.tokens, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -66,12 +66,12 @@ ORDER BY seq ASC;
 -- name: topic_page_backward :many
 -- Like page_backward, within topic :topic (a range scan of messages_topic_seq).
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       running_bytes
+       tokens, running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, m.external_id, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, m.tokens, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -91,12 +91,12 @@ ORDER BY seq DESC;
 -- name: topic_page_forward :many
 -- Like page_forward, within topic :topic.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       running_bytes
+       tokens, running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, m.external_id, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, m.tokens, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -116,7 +116,7 @@ ORDER BY seq ASC;
 -- name: get :one
 -- Message :message_id of conversation :conversation_id, within the caller's scope.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at,
-       m.external_id
+       m.external_id, m.tokens
 FROM messages m
 WHERE EXISTS (
         SELECT 1 FROM conversations c
@@ -129,7 +129,8 @@ WHERE EXISTS (
 -- The messages of conversation :conversation_id whose ids are in :message_ids or whose
 -- external ids are in :external_ids: the ones a retried append already stored.
 -- Unscoped: only under lock_for_append (see the top of this file).
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+       tokens
 FROM messages
 WHERE conversation_id = :conversation_id
   AND (id = any(:message_ids::uuid[]) OR external_id = any(:external_ids::text[]));
@@ -138,17 +139,20 @@ WHERE conversation_id = :conversation_id
 -- Append a batch to conversation :conversation_id, whose last seq is :last_seq: the batch's rows
 -- get seq :last_seq + 1, :last_seq + 2, ... in array order, and the conversation's counters
 -- move in the same statement (the version too). The arrays :ids, :roles, :contents, :topics,
--- :metadata and :external_ids are the batch's columns.
+-- :metadata, :external_ids and :tokens are the batch's columns (a null token count gets the
+-- estimate: the trigger messages_estimate_tokens, migrations/0011.context_retention.sql).
 -- Unscoped: only under lock_for_append, which read :last_seq and checked the scope in the same
 -- transaction.
 WITH inserted AS (
-    INSERT INTO messages (conversation_id, seq, id, role, content, topic, metadata, external_id)
+    INSERT INTO messages (conversation_id, seq, id, role, content, topic, metadata, external_id,
+                          tokens)
     SELECT :conversation_id, :last_seq + batch.ordinal, batch.id, batch.role, batch.content,
-           batch.topic, batch.metadata, batch.external_id
+           batch.topic, batch.metadata, batch.external_id, batch.tokens
     FROM unnest(:ids::uuid[], :roles::text[], :contents::text[], :topics::text[],
-                :metadata::jsonb[], :external_ids::text[])
-        WITH ORDINALITY AS batch (id, role, content, topic, metadata, external_id, ordinal)
-    RETURNING id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
+                :metadata::jsonb[], :external_ids::text[], :tokens::integer[])
+        WITH ORDINALITY AS batch (id, role, content, topic, metadata, external_id, tokens, ordinal)
+    RETURNING id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+              tokens
 ), counted AS (
     UPDATE conversations
     SET last_seq = :last_seq + cardinality(:ids::uuid[]),
@@ -156,14 +160,16 @@ WITH inserted AS (
         updated_at = now(), version = version + 1
     WHERE id = :conversation_id
 )
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+       tokens
 FROM inserted
 ORDER BY seq;
 
 -- name: update :one
 -- Patch message :message_id of conversation :conversation_id within the caller's scope
 -- (finalising a streamed reply): content becomes :content and metadata :metadata, each unless
--- null; the conversation counts as updated. The last column, grown, is how many bytes the
+-- null, and tokens :tokens, or unless null the estimate of the new content; the conversation
+-- counts as updated. The last column, grown, is how many bytes the
 -- message grew by (negative when it shrank), for its owner's quota: the message is locked
 -- before its size is read, so a concurrent patch cannot slip in between.
 WITH old AS (
@@ -179,16 +185,19 @@ WITH old AS (
 ), updated AS (
     UPDATE messages m
     SET content = coalesce(:content, m.content),
-        metadata = coalesce(:metadata, m.metadata)
+        metadata = coalesce(:metadata, m.metadata),
+        tokens = coalesce(:tokens, estimate_tokens(:content), m.tokens)
     FROM old
     WHERE m.conversation_id = old.conversation_id AND m.seq = old.seq
     RETURNING m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-              m.created_at, m.external_id, message_bytes(m.content, m.metadata) - old.bytes AS grown
+              m.created_at, m.external_id, m.tokens,
+              message_bytes(m.content, m.metadata) - old.bytes AS grown
 ), touched AS (
     UPDATE conversations SET updated_at = now(), version = version + 1
     WHERE id = :conversation_id AND EXISTS (SELECT 1 FROM updated)
 )
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id, grown
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+       tokens, grown
 FROM updated;
 
 -- name: delete :val

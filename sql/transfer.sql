@@ -1,9 +1,10 @@
 -- Imports and exports (chatkeep import ..., chatkeep export). Bulk rows arrive by COPY, not by
 -- these queries: an import COPYs into
 --     conversations (id, user_id, visitor_hash, title, metadata, message_count, last_seq,
---                    created_at, updated_at, external_id, version)
+--                    created_at, updated_at, external_id, version, expires_at)
 --     messages (conversation_id, seq, id, role, content, topic, metadata, created_at,
---               external_id)
+--               external_id, tokens)
+-- (a null tokens gets the estimate: the trigger messages_estimate_tokens, migration 0011)
 -- only conversations that existing_conversations did not find, without the external ids
 -- taken_external_ids finds taken (service/store/transfer.py).
 
@@ -60,7 +61,7 @@ WHERE c.id = ANY(:conversation_ids::uuid[]);
 -- :conversation_id (when not null).
 -- Unscoped: the export is the operator's (the CLI), not a caller's.
 SELECT id, user_id, visitor_hash, title, metadata, message_count, last_seq, created_at,
-       updated_at, external_id, version
+       updated_at, external_id, version, expires_at
 FROM conversations
 WHERE (:user_id::text IS NULL OR user_id = :user_id)
   AND (:conversation_id::uuid IS NULL OR id = :conversation_id)
@@ -69,7 +70,8 @@ ORDER BY id;
 -- name: export_messages :many
 -- Every message of conversation :conversation_id, in seq order.
 -- Unscoped: the export is the operator's (the CLI), not a caller's.
-SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+       tokens
 FROM messages
 WHERE conversation_id = :conversation_id
 ORDER BY seq;

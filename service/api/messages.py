@@ -14,9 +14,12 @@ from service.api.params import (
     Before,
     ConnectionDependency,
     ConversationId,
+    IncludeSystem,
     Limit,
+    MaxTokens,
     MessageId,
     Order,
+    PromptName,
     TopicFilter,
 )
 from service.api.preconditions import etag, if_match
@@ -29,7 +32,7 @@ from service.core.schemas import (
     MessagePage,
     MessagePatch,
 )
-from service.history import messages
+from service.history import context, messages
 
 
 class MessageController(Controller):
@@ -74,11 +77,35 @@ class MessageController(Controller):
         after: After = None,
         order: Order = "asc",
         topic: TopicFilter = None,
+        max_tokens: MaxTokens = None,
+        include_system: IncludeSystem = False,
+        prompt: PromptName = None,
     ) -> MessagePage:
         """A page of history. By default the latest `limit` (50) messages, oldest first.
         `before=S` pages backward (the newest messages below seq S); `after=S` pages forward
         (the oldest above S). `next_cursor` is the seq to pass as `before` (or `after` when
-        paging forward) for the next page, null when there is none."""
+        paging forward) for the next page, null when there is none.
+
+        With `max_tokens=N`, a context window instead: the newest messages whose token counts
+        sum to at most N, oldest first, never cutting one; `include_system=true` puts the
+        conversation's system messages first and `prompt=name` a prompt (in `prompt`), both
+        counted in N. The response adds `tokens` (the total) and `truncated` (older messages
+        were left out; `next_cursor` pages through them)."""
+        if max_tokens is not None or include_system or prompt is not None:
+            return await context.window(
+                conn,
+                request.user,
+                parse_conversation_ref(conversation_id),
+                max_tokens=max_tokens,
+                before=before,
+                include_system=include_system,
+                prompt=prompt,
+                limit=limit,
+                after=after,
+                topic=topic,
+                order=order,
+                settings=state.settings,
+            )
         return await messages.page(
             conn,
             request.user,

@@ -68,3 +68,26 @@ Order = Annotated[
 TopicFilter = Annotated[
     str | None, QueryParameter(description="Only messages labelled with this topic.")
 ]
+# The context window (README "The context window"); service.history.context checks them.
+MaxTokens = Annotated[
+    int | None,
+    QueryParameter(
+        schema_extra={"minimum": 1, "maximum": 2**31 - 1},
+        description="A context window instead of a page: the newest messages whose tokens sum "
+        "to at most this, oldest first (with the prompt and system messages asked for).",
+    ),
+]
+IncludeSystem = Annotated[
+    bool,
+    QueryParameter(
+        description="With max_tokens: the conversation's system messages first, counted in "
+        "the budget."
+    ),
+]
+PromptName = Annotated[
+    str | None,
+    QueryParameter(
+        description="With max_tokens: the latest version of this prompt heads the window (in "
+        "`prompt`, counted in the budget). API keys only.",
+    ),
+]

@@ -1,4 +1,5 @@
-"""The ``chatkeep`` command: serve, migrate, rollback, check, keys, users, import, export."""
+"""The ``chatkeep`` command: serve, migrate, rollback, check, keys, users, prune, import,
+export."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import asyncpg
 
 from service.cli import keys as keys_cli
+from service.cli import retention as retention_cli
 from service.cli import transfer as transfer_cli
 from service.cli import users as users_cli
 from service.core.settings import Settings, SettingsError, settings_from_env
@@ -135,6 +137,10 @@ def users(settings: Settings, args: argparse.Namespace) -> int:
     return users_cli.run(_database_url(settings), settings, args)
 
 
+def prune(settings: Settings, args: argparse.Namespace) -> int:
+    return retention_cli.run(_database_url(settings), settings, args)
+
+
 def import_(settings: Settings, args: argparse.Namespace) -> int:
     return transfer_cli.run_import(_database_url(settings), settings, args)
 
@@ -180,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     users_cli.add_arguments(users_parser)
     users_parser.set_defaults(run=users)
+
+    prune_parser = commands.add_parser(
+        "prune",
+        help="delete expired and idle visitors' conversations now (see README 'Retention')",
+    )
+    retention_cli.add_arguments(prune_parser)
+    prune_parser.set_defaults(run=prune)
 
     import_parser = commands.add_parser(
         "import", help="bring history in (idempotent, verified; see README 'Importing')"

@@ -4,7 +4,10 @@ deletes: service/history/conversation_lists.py.)"""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from uuid import UUID
+
+from msgspec import UnsetType
 
 from service.core.errors import (
     Conflict,
@@ -114,6 +117,7 @@ async def create(
             visitor_hash=visitor_hash,
             metadata=body.metadata,
             external_id=body.external_id,
+            expires_at=body.expires_at,
         )
         if created:
             if user_id is not None or visitor_hash is not None:
@@ -135,8 +139,8 @@ async def create(
         raise Conflict(f"external id {body.external_id!r} is already used", field="external_id")
     if (
         existing is None
-        or (existing.title, existing.user_id, existing.external_id)
-        != (body.title, user_id, body.external_id)
+        or (existing.title, existing.user_id, existing.external_id, existing.expires_at)
+        != (body.title, user_id, body.external_id, body.expires_at)
         or not same_json(existing.metadata, body.metadata)
     ):
         field = "id" if body.id is not None else "external_id"
@@ -212,6 +216,8 @@ async def apply_patch(
         metadata=patch.metadata if isinstance(patch.metadata, dict) else None,
         merge=merge,
         if_versions=None if precondition is None else precondition.sql_versions(),
+        set_expires_at=not isinstance(patch.expires_at, UnsetType),
+        expires_at=patch.expires_at if isinstance(patch.expires_at, datetime) else None,
     )
     if found is None:
         return None

@@ -64,12 +64,13 @@ async def _message_not_found(
 
 
 def _same_message(stored: Message, new: NewMessage) -> bool:
-    return (stored.role, stored.content, stored.topic, stored.external_id) == (
-        new.role,
-        new.content,
-        new.topic,
-        new.external_id,
-    ) and same_json(stored.metadata, new.metadata)
+    return (
+        (stored.role, stored.content, stored.topic, stored.external_id)
+        == (new.role, new.content, new.topic, new.external_id)
+        and same_json(stored.metadata, new.metadata)
+        # A retry leaving tokens out matches the estimate stored.
+        and new.tokens in (None, stored.tokens)
+    )
 
 
 async def _lock(
@@ -228,7 +229,7 @@ async def append(
     return [stored[message_id] for message_id in final_ids], version
 
 
-def _check_seq_bound(value: int | None, field: str) -> None:
+def check_seq_bound(value: int | None, field: str) -> None:
     if value is not None and not NO_LOWER_BOUND <= value <= NO_UPPER_BOUND:
         raise InvalidInput(f"{field} must be a seq between 0 and {NO_UPPER_BOUND}", field=field)
 
@@ -250,8 +251,8 @@ async def page(
     direction. A page also stops once its messages carry ``max_page_bytes`` (content and
     metadata), so memory follows bytes, not counts; it always holds at least one message."""
     size = page_size(limit, settings)
-    _check_seq_bound(before, "before")
-    _check_seq_bound(after, "after")
+    check_seq_bound(before, "before")
+    check_seq_bound(after, "after")
     reject_nul(topic, "topic")
     forward = after is not None
     scope = principal.scope()
@@ -317,6 +318,7 @@ async def update(
             message_id=message_id,
             content=patch.content if isinstance(patch.content, str) else None,
             metadata=patch.metadata if isinstance(patch.metadata, dict) else None,
+            tokens=patch.tokens if isinstance(patch.tokens, int) else None,
         )
         if found is None:
             raise await _message_not_found(conn, conversation_id, scope, message_id)

@@ -136,10 +136,13 @@ async def erase_batch(
     after_at: datetime,
     after_id: UUID,
     limit: int,
+    visitors_only: bool = False,
+    expired_at: datetime | None = None,
 ) -> ErasedBatch:
     """Delete the next ``limit`` matching conversations, oldest updated first, after the
-    position (after_at, after_id); the filters that are None do not apply. Nothing unless
-    ``caller_trusted``."""
+    position (after_at, after_id); the filters that are None do not apply (``visitors_only``:
+    only anonymous visitors'; ``expired_at``: only those whose expiry is not after it). Nothing
+    unless ``caller_trusted``."""
     row = await queries().one(
         conn,
         "conversation_lists.erase_batch",
@@ -147,6 +150,8 @@ async def erase_batch(
         user_id=user_id,
         metadata=metadata,
         updated_before=updated_before,
+        visitors_only=visitors_only,
+        expired_at=expired_at,
         after_at=after_at,
         after_id=after_id,
         max_rows=limit,

@@ -9,6 +9,7 @@ the Struct's field order, which tests/integration/test_queries.py checks against
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -27,6 +28,7 @@ async def insert(
     visitor_hash: bytes | None,
     metadata: dict[str, Any],
     external_id: str | None,
+    expires_at: datetime | None,
 ) -> Conversation | None:
     """The new conversation, or None when the id, or the owner's external id, is taken."""
     row = await queries().one(
@@ -38,6 +40,7 @@ async def insert(
         visitor_hash=visitor_hash,
         metadata=metadata,
         external_id=external_id,
+        expires_at=expires_at,
     )
     return Conversation(*row) if row else None
 
@@ -91,6 +94,8 @@ async def update(
     metadata: dict[str, Any] | None,
     merge: bool,
     if_versions: list[int] | None,
+    set_expires_at: bool = False,
+    expires_at: datetime | None = None,
 ) -> tuple[Conversation, int] | None:
     """(the updated conversation, its metadata's size), or None when nothing matched."""
     row = await queries().one(
@@ -102,9 +107,11 @@ async def update(
         metadata=metadata,
         merge=merge,
         if_versions=if_versions,
+        set_expires_at=set_expires_at,
+        expires_at=expires_at,
         **scope,
     )
-    return (Conversation(*row[:9]), row[9]) if row else None
+    return (Conversation(*row[:10]), row[10]) if row else None
 
 
 async def version(conn: Connection, *, conversation_id: UUID, scope: Scope) -> int | None:

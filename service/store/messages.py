@@ -55,8 +55,8 @@ async def page(
     if topic is not None:
         bounds["topic"] = topic
     rows = await queries().many(conn, key, conversation_id=conversation_id, **scope, **bounds)
-    # The first eight columns are a Message; the ninth is the running byte count.
-    return Page([Message(*row[:9]) for row in rows], rows[-1][9] if rows else 0)
+    # The first ten columns are a Message; the eleventh is the running byte count.
+    return Page([Message(*row[:10]) for row in rows], rows[-1][10] if rows else 0)
 
 
 async def get(
@@ -107,6 +107,7 @@ async def append_batch(
         topics=[message.topic for message in messages],
         metadata=[message.metadata for message in messages],
         external_ids=[message.external_id for message in messages],
+        tokens=[message.tokens for message in messages],
     )
     return [Message(*row) for row in rows]
 
@@ -119,8 +120,10 @@ async def update(
     message_id: UUID,
     content: str | None,
     metadata: dict[str, Any] | None,
+    tokens: int | None,
 ) -> tuple[Message, int] | None:
-    """(the patched message, how many bytes it grew by: negative when it shrank)."""
+    """(the patched message, how many bytes it grew by: negative when it shrank). New content
+    without ``tokens`` gets a new estimate."""
     row = await queries().one(
         conn,
         "messages.update",
@@ -128,9 +131,10 @@ async def update(
         message_id=message_id,
         content=content,
         metadata=metadata,
+        tokens=tokens,
         **scope,
     )
-    return (Message(*row[:9]), row[9]) if row else None
+    return (Message(*row[:10]), row[10]) if row else None
 
 
 async def delete(

@@ -33,6 +33,8 @@ class MessageRow(msgspec.Struct, array_like=True):
     created_at: datetime
     # The source's own id of the message, unique within its conversation.
     external_id: str | None = None
+    # None: estimated on insert (the trigger messages_estimate_tokens).
+    tokens: int | None = None
 
 
 class ConversationRow(msgspec.Struct, array_like=True):
@@ -51,6 +53,7 @@ class ConversationRow(msgspec.Struct, array_like=True):
     # The source's own id of the conversation, unique within its owner (taken_external_ids).
     external_id: str | None = None
     version: int = 1
+    expires_at: datetime | None = None
 
 
 CONVERSATION_COLUMNS = ConversationRow.__struct_fields__

@@ -296,6 +296,7 @@ class _NdjsonReader:
                 metadata=metadata,
                 created_at=record.created_at,
                 external_id=cleaner.external_id(record.external_id, where, "external_id"),
+                tokens=record.tokens,
             )
         )
 
@@ -325,6 +326,7 @@ class _NdjsonReader:
                 line.external_id, self.location, "external_id"
             ),
             version=line.version,
+            expires_at=line.expires_at,
         )
         return Conversation(row, messages, self.location)
 

@@ -1,7 +1,7 @@
-"""chatkeep's export format, version 3: newline-delimited JSON, one object per line, each with a
+"""chatkeep's export format, version 4: newline-delimited JSON, one object per line, each with a
 ``type``. docs/EXPORT_FORMAT.md describes it for readers outside chatkeep.
 
-    {"type": "header", "format": "chatkeep", "version": 3, "exported_at": ..., ...}
+    {"type": "header", "format": "chatkeep", "version": 4, "exported_at": ..., ...}
     {"type": "conversation", ...}      followed by its messages, in seq order, then its files
     {"type": "message", ...}
     {"type": "file", ...}              followed by its bytes, one file_chunk line per stored chunk
@@ -9,10 +9,12 @@
     {"type": "prompt_version", ...}    (full exports only)
     {"type": "end", "conversations": N, "messages": M, "prompt_versions": P, "files": F}
 
-Version 2 is version 3 without external ids and versions of conversations, external ids of
-messages and metadata of files (roles were the four core ones); version 1 is version 2 without
-files (and without "files" in the end line). Readers take all three: what an older version
-lacks is absent (no external id, version 1, file metadata {}).
+Version 3 is version 4 without the expiry of conversations and the token counts of messages
+(read as none, and as the estimate). Version 2 is version 3 without external ids and versions
+of conversations, external ids of messages and metadata of files (roles were the four core
+ones); version 1 is version 2 without files (and without "files" in the end line). Readers
+take all four: what an older version lacks is absent (no external id, version 1, file metadata
+{}, no expiry, estimated tokens).
 
 Every value is as stored: ids, seq (with any gaps deletes left), last_seq, timestamps
 (RFC 3339, microseconds), metadata, and the visitor hash (hex) of anonymous conversations.
@@ -27,8 +29,8 @@ from uuid import UUID
 import msgspec
 
 FORMAT: Literal["chatkeep"] = "chatkeep"
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 EMPTY_OBJECT = msgspec.Raw(b"{}")
 
 
@@ -55,6 +57,8 @@ class ConversationLine(msgspec.Struct, tag_field="type", tag="conversation", kw_
     # Since version 3.
     external_id: str | None = None
     version: Annotated[int, msgspec.Meta(ge=1)] = 1
+    # Since version 4.
+    expires_at: datetime | None = None
 
 
 class MessageLine(msgspec.Struct, tag_field="type", tag="message", kw_only=True):
@@ -69,6 +73,8 @@ class MessageLine(msgspec.Struct, tag_field="type", tag="message", kw_only=True)
     created_at: datetime
     # Since version 3.
     external_id: str | None = None
+    # Since version 4; absent: the importer stores the estimate.
+    tokens: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] | None = None
 
 
 class PromptVersionLine(msgspec.Struct, tag_field="type", tag="prompt_version", kw_only=True):

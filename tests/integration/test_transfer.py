@@ -727,7 +727,7 @@ def store_with_files(root: Path) -> Path:
 
 
 def exported(env: str, tmp_path: Path) -> Path:
-    """A full export (v3) of the file store above, its files with metadata, a conversation at
+    """A full export (v4) of the file store above, its files with metadata, a conversation at
     version 7."""
     assert chatkeep("import", "files", str(store_with_files(tmp_path / "store"))) == 0
     with psycopg.connect(env, autocommit=True) as conn:
@@ -744,7 +744,7 @@ def test_an_export_with_files_round_trips_exactly(
     dump = exported(env, tmp_path)
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     lines = [json.loads(line) for line in dump.read_text().splitlines()]
-    assert lines[0]["version"] == 3
+    assert lines[0]["version"] == 4
     assert lines[-1]["files"] == 5
     chat_a = next(line for line in lines if line.get("external_id") == "chat-a")
     assert (chat_a["type"], chat_a["version"]) == ("conversation", 7)

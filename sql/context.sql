@@ -1,0 +1,101 @@
+-- Context windows (GET /v1/conversations/{id}/messages?max_tokens=N, README "The context
+-- window"): the newest messages of a conversation whose token counts (messages.tokens, given by
+-- the client or estimated: migrations/0011.context_retention.sql) fit a budget, and the prompt
+-- that may head them. Messages are listed in the columns of the API's Message object.
+
+-- name: prompt :one
+-- The latest version of prompt :name, in the columns of the API's PromptVersion, with the
+-- estimate of its tokens; nothing when the prompt is retired or was never stored.
+-- (Prompts belong to the deployment, not to a conversation: only trusted callers read them,
+-- which service/history/context.py checks.)
+SELECT v.name, v.version, v.content, v.metadata, v.created_at, estimate_tokens(v.content) AS tokens
+FROM prompts p
+JOIN prompt_versions v ON v.name = p.name AND v.version = p.latest_version
+WHERE p.name = :name AND p.retired_at IS NULL;
+
+-- name: window :many
+-- The context window of conversation :conversation_id among its messages below seq
+-- :before_seq, within the caller's scope: the system messages first, then the others, each
+-- oldest first. The last column, kind, says what each row is:
+--   'system'   with :include_system, every system message (the first :max_rows), found by the
+--              partial index messages_system without reading the rest of the history;
+--   'window'   the newest other messages (all others, without :include_system) whose tokens,
+--              added to :reserved_tokens (a prompt's) and the system messages', stay within
+--              :max_tokens; at most :max_rows of them, and no message once the ones before it
+--              (system messages included) carry :max_bytes of content and metadata, as in the
+--              history pages of messages.sql;
+--   'left_out' at most one: the newest message that did not fit, so older history exists.
+-- A window function cannot stop a scan (a running sum over the history would read all of it),
+-- so the walk is recursive: each step is one probe of the primary key for the next older
+-- message, carrying the running sums, and the walk ends at the first message that does not
+-- fit. Its cost follows the window's length, whatever the history's.
+WITH RECURSIVE allowed AS (
+    SELECT EXISTS (
+        SELECT 1 FROM conversations c
+        WHERE c.id = :conversation_id
+          AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+    ) AS ok
+), system AS (
+    SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
+           m.created_at, m.external_id, m.tokens,
+           octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+    FROM messages m
+    WHERE :include_system::boolean AND (SELECT ok FROM allowed)
+      AND m.conversation_id = :conversation_id AND m.role = 'system'
+      AND m.seq < :before_seq
+    ORDER BY m.seq
+    LIMIT :max_rows
+), fixed AS (
+    SELECT :reserved_tokens::bigint + coalesce(sum(tokens), 0) AS tokens,
+           coalesce(sum(bytes), 0) AS bytes
+    FROM system
+), walk AS (
+    (
+        SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
+               m.created_at, m.external_id, m.tokens,
+               1 AS n,
+               fixed.tokens + m.tokens AS running_tokens,
+               fixed.bytes + octet_length(m.content) + pg_column_size(m.metadata) AS running_bytes,
+               fixed.tokens + m.tokens <= :max_tokens::bigint AND fixed.bytes < :max_bytes AS fits
+        FROM fixed, messages m
+        WHERE (SELECT ok FROM allowed)
+          AND m.conversation_id = :conversation_id AND m.seq < :before_seq
+          AND NOT (:include_system::boolean AND m.role = 'system')
+        ORDER BY m.seq DESC
+        LIMIT 1
+    )
+    UNION ALL
+    (
+        SELECT older.id, older.conversation_id, older.seq, older.role, older.content,
+               older.topic, older.metadata, older.created_at, older.external_id, older.tokens,
+               walk.n + 1,
+               walk.running_tokens + older.tokens,
+               walk.running_bytes + older.bytes,
+               walk.running_tokens + older.tokens <= :max_tokens::bigint
+                   AND walk.n < :max_rows AND walk.running_bytes < :max_bytes
+        FROM walk
+        CROSS JOIN LATERAL (
+            SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
+                   m.created_at, m.external_id, m.tokens,
+                   octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+            FROM messages m
+            WHERE m.conversation_id = :conversation_id AND m.seq < walk.seq
+              AND NOT (:include_system::boolean AND m.role = 'system')
+            ORDER BY m.seq DESC
+            LIMIT 1
+        ) older
+        WHERE walk.fits
+    )
+)
+SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id, tokens,
+       kind
+FROM (
+    SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+           tokens, 'system' AS kind
+    FROM system
+    UNION ALL
+    SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+           tokens, CASE WHEN fits THEN 'window' ELSE 'left_out' END
+    FROM walk
+) found
+ORDER BY kind <> 'system', seq;
