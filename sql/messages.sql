@@ -139,20 +139,21 @@ WHERE conversation_id = :conversation_id
 -- Append a batch to conversation :conversation_id, whose last seq is :last_seq: the batch's rows
 -- get seq :last_seq + 1, :last_seq + 2, ... in array order, and the conversation's counters
 -- move in the same statement (the version too). The arrays :ids, :roles, :contents, :topics,
--- :metadata, :external_ids and :tokens are the batch's columns (a null token count gets the
--- estimate: the trigger messages_estimate_tokens, migrations/0011.context_retention.sql).
+-- :metadata, :external_ids, :tokens and :statuses are the batch's columns (a null token count
+-- gets the estimate: the trigger messages_estimate_tokens, migrations/0011.context_retention.sql).
 -- Unscoped: only under lock_for_append, which read :last_seq and checked the scope in the same
 -- transaction.
 WITH inserted AS (
     INSERT INTO messages (conversation_id, seq, id, role, content, topic, metadata, external_id,
-                          tokens)
+                          tokens, status)
     SELECT :conversation_id, :last_seq + batch.ordinal, batch.id, batch.role, batch.content,
-           batch.topic, batch.metadata, batch.external_id, batch.tokens
+           batch.topic, batch.metadata, batch.external_id, batch.tokens, batch.status
     FROM unnest(:ids::uuid[], :roles::text[], :contents::text[], :topics::text[],
-                :metadata::jsonb[], :external_ids::text[], :tokens::integer[])
-        WITH ORDINALITY AS batch (id, role, content, topic, metadata, external_id, tokens, ordinal)
+                :metadata::jsonb[], :external_ids::text[], :tokens::integer[], :statuses::text[])
+        WITH ORDINALITY AS batch (id, role, content, topic, metadata, external_id, tokens, status,
+                                  ordinal)
     RETURNING id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-              tokens
+              tokens, status
 ), counted AS (
     UPDATE conversations
     SET last_seq = :last_seq + cardinality(:ids::uuid[]),
@@ -161,7 +162,7 @@ WITH inserted AS (
     WHERE id = :conversation_id
 )
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens
+       tokens, status
 FROM inserted
 ORDER BY seq;
 

@@ -70,6 +70,7 @@ def _same_message(stored: Message, new: NewMessage) -> bool:
         and same_json(stored.metadata, new.metadata)
         # A retry leaving tokens out matches the estimate stored.
         and new.tokens in (None, stored.tokens)
+        and new.status == stored.status
     )
 
 

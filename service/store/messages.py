@@ -108,6 +108,7 @@ async def append_batch(
         metadata=[message.metadata for message in messages],
         external_ids=[message.external_id for message in messages],
         tokens=[message.tokens for message in messages],
+        statuses=[message.status for message in messages],
     )
     return [Message(*row) for row in rows]
 

@@ -223,7 +223,9 @@ async def test_bad_window_parameters_are_422s_naming_them(
 @pytest.mark.parametrize("tokens", [-1, 2**31, 1.5, "many", [3]])
 async def test_a_bad_token_count_is_a_422_naming_it(client: Client, tokens: Any) -> None:
     _, url = new_conversation()
-    response = await client.post(url, json={"messages": [said("hi"), said("ho") | {"tokens": tokens}]})
+    response = await client.post(
+        url, json={"messages": [said("hi"), said("ho") | {"tokens": tokens}]}
+    )
     assert_problem(response, 422, "messages[1].tokens")
 
 
