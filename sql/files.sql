@@ -34,11 +34,20 @@ UPDATE blobs SET size = :size, sha256 = :sha256 WHERE id = :blob_id;
 -- Blob :blob_id repeats stored content (or its upload failed): its chunks go with it.
 DELETE FROM blobs WHERE id = :blob_id;
 
--- name: lock_conversation :val
+-- name: upload_target :val
+-- Whether conversation :conversation_id may take an upload: true when it is within the caller's
+-- scope, false when it is someone else's (refused before the body is read), nothing when it does
+-- not exist (the upload creates it).
+SELECT coalesce((:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea), false)
+FROM conversations c
+WHERE c.id = :conversation_id;
+
+-- name: lock_conversation :one
 -- Lock conversation :conversation_id (within the caller's scope) for a new file until the end of
--- the transaction; true when it exists, nothing when it is missing. Concurrent uploads queue here,
--- so the per-conversation limit holds under concurrency (with conversation_bytes run after it).
-SELECT true
+-- the transaction; its user and whether a user or visitor owns it (its quotas apply), nothing
+-- when it is missing. Concurrent uploads queue here, so the per-conversation limit holds under
+-- concurrency (with conversation_bytes run after it).
+SELECT c.user_id, usage_owner(c.user_id, c.visitor_hash) IS NOT NULL AS owned
 FROM conversations c
 WHERE c.id = :conversation_id
   AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
@@ -55,10 +64,11 @@ WHERE f.conversation_id = :conversation_id;
 
 -- name: insert :one
 -- File :file_id of conversation :conversation_id: blob :blob_id, named :filename, of type
--- :content_type, :size bytes with SHA-256 :sha256; nothing when the id is taken.
+-- :content_type, :size bytes with SHA-256 :sha256, described by :metadata; nothing when the id
+-- is taken.
 -- Unscoped: only under lock_conversation, which checked the scope in the same transaction.
-INSERT INTO files AS f (conversation_id, id, blob_id, filename, content_type, size)
-VALUES (:conversation_id, :file_id, :blob_id, :filename, :content_type, :size)
+INSERT INTO files AS f (conversation_id, id, blob_id, filename, content_type, size, metadata)
+VALUES (:conversation_id, :file_id, :blob_id, :filename, :content_type, :size, :metadata)
 ON CONFLICT (conversation_id, id) DO NOTHING
 RETURNING f.id, f.conversation_id, f.filename, f.content_type, f.size, :sha256::bytea AS sha256,
           f.created_at, f.metadata;
@@ -88,6 +98,18 @@ WHERE f.conversation_id = :conversation_id
   AND (f.created_at, f.id) > (:after_created_at, :after_id)
 ORDER BY f.created_at, f.id
 LIMIT :max_rows;
+
+-- name: set_metadata :one
+-- Replace the metadata of file :file_id of conversation :conversation_id within the caller's
+-- scope; the file as it is now, nothing when it is missing.
+UPDATE files f
+SET metadata = :metadata
+FROM conversations c, blobs b
+WHERE f.conversation_id = :conversation_id AND f.id = :file_id
+  AND c.id = f.conversation_id AND b.id = f.blob_id
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+RETURNING f.id, f.conversation_id, f.filename, f.content_type, f.size, b.sha256, f.created_at,
+          f.metadata;
 
 -- name: read_chunks :many
 -- Chunks :first_chunk..:last_chunk (inclusive) of blob :blob_id, in order.

@@ -1,4 +1,4 @@
-"""Files attached to a conversation: upload, list, metadata, download, delete."""
+"""Files attached to a conversation: upload, list, metadata (read, replace), download, delete."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, delete, get, post
+from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from litestar.response import Response, Stream
 
 from service.api import downloads
@@ -18,9 +18,9 @@ from service.api.openapi import PROBLEM_RESPONSES, problem_response, stored_agai
 from service.api.params import (
     AuthenticatedRequest,
     ConnectionDependency,
-    ConversationId,
     Cursor,
     Limit,
+    UuidConversationId,
 )
 from service.api.uploads import body_bounded, multipart_boundary, multipart_file
 from service.core.attachments import (
@@ -31,7 +31,7 @@ from service.core.attachments import (
     clean_filename,
 )
 from service.core.errors import TooLarge
-from service.core.schemas import FileInfo, FilePage
+from service.core.schemas import FileInfo, FilePage, FilePatch
 from service.core.settings import Settings
 from service.db.pool import checked_out
 from service.history import files
@@ -87,10 +87,13 @@ async def _file_pieces(
         _refuse_announced_size(request, settings.max_file_bytes)
         pieces = request.stream()
     else:
-        limit = settings.max_file_bytes + MULTIPART_OVERHEAD
+        # Room for the form's fields too (each bounded on its own).
+        limit = settings.max_file_bytes + MULTIPART_OVERHEAD + settings.max_metadata_bytes
         _refuse_announced_size(request, limit)
         body = body_bounded(request.stream(), limit)
-        pieces = multipart_file(body, boundary, upload)
+        pieces = multipart_file(
+            body, boundary, upload, max_metadata_bytes=settings.max_metadata_bytes
+        )
     async for piece in pieces:
         yield piece
 
@@ -119,17 +122,20 @@ class FileController(Controller):
     async def upload_file(
         self,
         *,
-        conversation_id: ConversationId,
+        conversation_id: UuidConversationId,
         request: AuthenticatedRequest,
         state: State,
         filename: Filename = None,
         file_id: NewFileId = None,
     ) -> Response[FileInfo]:
-        """Attach a file: either multipart/form-data with one part named `file`, or the raw
-        bytes as the body with `?filename=` (and the type in Content-Type). Identical content
-        is stored once. With `?file_id=`, sending the same file again returns it (200); other
-        content under that id is a 409. Over a size limit: 413. The body is received in full
-        before the file is stored."""
+        """Attach a file: either multipart/form-data with one part named `file` (and optional
+        fields `metadata`, a JSON object describing the file, and `user_id`), or the raw bytes
+        as the body with `?filename=` (and the type in Content-Type). A conversation that does
+        not exist yet is created, as an append creates it: owned by the user token or visitor
+        uploading, or for a key by the form's `user_id` (naming another user than an existing
+        conversation's is a 409). Identical content is stored once. With `?file_id=`, sending
+        the same file again returns it (200); other content under that id is a 409. Over a size
+        limit or quota: 413. The body is received in full before the file is stored."""
         # No pooled connection as a dependency: a slow client must not hold one.
         settings: Settings = state.settings
         upload = Upload()
@@ -149,7 +155,7 @@ class FileController(Controller):
     async def list_files(
         self,
         *,
-        conversation_id: ConversationId,
+        conversation_id: UuidConversationId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
         state: State,
@@ -167,10 +173,26 @@ class FileController(Controller):
             settings=state.settings,
         )
 
+    @patch("/{file_id:str}", responses=PROBLEM_RESPONSES)
+    async def patch_file(
+        self,
+        *,
+        conversation_id: UuidConversationId,
+        file_id: FileId,
+        data: JSONBody[FilePatch],
+        conn: ConnectionDependency,
+        request: AuthenticatedRequest,
+        state: State,
+    ) -> FileInfo:
+        """Replace a file's metadata."""
+        return await files.set_metadata(
+            conn, request.user, conversation_id, file_id, patch=data, settings=state.settings
+        )
+
     @get("/{file_id:str}", responses=PROBLEM_RESPONSES)
     async def get_file(
         self,
-        conversation_id: ConversationId,
+        conversation_id: UuidConversationId,
         file_id: FileId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
@@ -187,7 +209,7 @@ class FileController(Controller):
     )
     async def download_file(
         self,
-        conversation_id: ConversationId,
+        conversation_id: UuidConversationId,
         file_id: FileId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
@@ -217,7 +239,7 @@ class FileController(Controller):
     @delete("/{file_id:str}", status_code=204, responses=PROBLEM_RESPONSES)
     async def delete_file(
         self,
-        conversation_id: ConversationId,
+        conversation_id: UuidConversationId,
         file_id: FileId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,

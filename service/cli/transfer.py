@@ -16,6 +16,7 @@ from tqdm import tqdm
 from service.core.settings import Settings
 from service.db.pool import connect
 from service.transfer import SourceError, imports
+from service.transfer.attachment_layout import Layout, LayoutError
 from service.transfer.export import export
 from service.transfer.report import Report
 
@@ -25,6 +26,13 @@ def _mapping(text: str) -> tuple[str, str]:
     if not equals or not field or not column:
         raise argparse.ArgumentTypeError(f"expected FIELD=COLUMN, got {text!r}")
     return field, column
+
+
+def _layout(text: str) -> Layout:
+    try:
+        return Layout(text)
+    except LayoutError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +55,15 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         "files", help="a directory of JSON conversation files (with prompts/ and attachments)"
     )
     files.add_argument("path", type=Path)
+    files.add_argument(
+        "--layout",
+        action="append",
+        type=_layout,
+        metavar="PATTERN",
+        help="where attachments are, below PATH, with {conversation} for the conversation's "
+        "file name, source id or id; '*', '?' and '**' as in a glob, a trailing '/' for "
+        "everything below; repeatable (default: '{conversation}/**')",
+    )
     ndjson = sources.add_parser("ndjson", help="a `chatkeep export` file")
     ndjson.add_argument("path", type=Path)
     for source in (sqlite, files):
@@ -120,6 +137,7 @@ async def _import(database_url: str, settings: Settings, args: argparse.Namespac
                 dry_run=args.dry_run,
                 progress=progress,
                 settings=settings,
+                layouts=args.layout,
             )
         else:
             await imports.import_ndjson(

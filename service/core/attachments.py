@@ -4,7 +4,8 @@ upload endpoint and the importers both use them."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from service.core.errors import InvalidInput
 
@@ -24,10 +25,15 @@ FILENAME_PATTERN = r"^[^\u0000-\u001f\u007f]*[^\u0000-\u001f\u007f\s/\\][^\u0000
 @dataclass
 class Upload:
     """What the request says about the file, checked; filled in as the body is read (a
-    multipart part's headers come before its bytes)."""
+    multipart part's headers come before its bytes; its other fields may come after them)."""
 
     filename: str = ""
     content_type: str = DEFAULT_CONTENT_TYPE
+    # The file's JSON metadata (the form's `metadata` field).
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # The owner of the conversation when the upload creates it (the form's `user_id`; keys
+    # only, as for an append).
+    user_id: str | None = None
 
 
 def clean_filename(name: str | None) -> str:

@@ -1,4 +1,5 @@
-"""Files attached to a conversation: upload (with its limits), list, read, download, delete.
+"""Files attached to a conversation: upload (with its limits), list, read, change metadata,
+download, delete.
 
 ``upload`` is the one way bytes become a file: the upload endpoint and the importers both call
 it, so deduplication, the per-file and per-conversation limits and retry-safe ids hold for both.
@@ -17,14 +18,14 @@ from uuid import UUID
 from service.core import cursor
 from service.core.attachments import FILE_FIELD, Upload
 from service.core.errors import Conflict, NotFound, TooLarge, conversation_not_found
-from service.core.principal import Principal
-from service.core.schemas import FileInfo, FilePage
+from service.core.principal import Principal, Scope
+from service.core.schemas import FileInfo, FilePage, FilePatch
 from service.core.settings import Settings
-from service.core.validation import page_size
+from service.core.validation import check_metadata, page_size, reject_nul
 from service.db.pool import Connection
 from service.history.conversations import check_quota, require, usage_of
 from service.history.spool import spooled
-from service.store import files
+from service.store import conversations, files
 from service.store.files import CHUNKS_PER_READ, Download
 
 # A database connection for the length of a block.
@@ -61,6 +62,43 @@ async def _bounded(pieces: AsyncIterable[bytes], settings: Settings) -> AsyncIte
         yield piece
 
 
+class _CreatedMeanwhile(Exception):
+    """The conversation came into being while this upload wrote its blob; start again."""
+
+
+async def _lock_or_create(
+    conn: Connection,
+    principal: Principal,
+    conversation_id: UUID,
+    *,
+    blob_id: int,
+    digest: files.Digest,
+    upload: Upload,
+    may_create: bool,
+) -> tuple[files.LockedForFile, int, bool]:
+    """(the locked conversation, the blob keeping the content, whether this created the
+    conversation). Every upload and delete locks the conversation, then the content, then its
+    owner's usage row (sql/files.sql). Creating a conversation takes the owner's usage row
+    (its count), so a new one is created after the content is settled: nobody else can hold a
+    conversation that does not exist yet, and the order with the usage row stays the same."""
+    scope = principal.scope()
+    locked = await files.lock_conversation(conn, conversation_id=conversation_id, scope=scope)
+    if locked is None and not may_create:
+        raise conversation_not_found(conversation_id)
+    kept = await files.keep_content(conn, blob_id=blob_id, digest=digest)
+    if locked is not None:
+        return locked, kept, False
+    user_id, visitor_hash = principal.new_conversation_owner(upload.user_id, field="user_id")
+    if not await conversations.create_if_missing(
+        conn, conversation_id=conversation_id, user_id=user_id, visitor_hash=visitor_hash
+    ):
+        # Locking it now would take it after the content: undo, and lock it first.
+        raise _CreatedMeanwhile
+    locked = await files.lock_conversation(conn, conversation_id=conversation_id, scope=scope)
+    assert locked is not None  # created by this transaction, for this caller
+    return locked, kept, True
+
+
 async def _store(
     conn: Connection,
     principal: Principal,
@@ -71,39 +109,57 @@ async def _store(
     upload: Upload,
     digest: files.Digest,
     settings: Settings,
+    may_create: bool,
 ) -> FileInfo:
-    """Stream the pieces into a new blob and attach it as a file, all in one transaction: a
-    failure anywhere (a 413, a dropped connection) leaves nothing behind."""
+    """Stream the pieces into a new blob and attach it as a file, creating the conversation
+    when it is missing and ``may_create``, all in one transaction: a failure anywhere (a 413,
+    a dropped connection) leaves nothing behind."""
     scope = principal.scope()
     async with conn.transaction():
         blob_id = await files.write_blob(conn, _bounded(pieces, settings), digest)
-        used = await files.lock_conversation(conn, conversation_id=conversation_id, scope=scope)
-        if used is None:
-            raise conversation_not_found(conversation_id)
+        locked, kept, created = await _lock_or_create(
+            conn,
+            principal,
+            conversation_id,
+            blob_id=blob_id,
+            digest=digest,
+            upload=upload,
+            may_create=may_create,
+        )
+        if upload.user_id is not None and upload.user_id != locked.user_id:
+            # As for an append: naming another user than the conversation's is a conflict,
+            # never a silent upload to someone else's conversation.
+            raise Conflict(
+                f"conversation {conversation_id} does not belong to user {upload.user_id!r}",
+                field="user_id",
+            )
         stored = await files.get(
             conn, conversation_id=conversation_id, file_id=file_id, scope=scope
         )
         if stored is not None:
             raise _AlreadyStored(stored)
-        if used + digest.size > settings.max_conversation_file_bytes:
+        if locked.used + digest.size > settings.max_conversation_file_bytes:
             raise TooLarge(
-                f"the conversation's files would take {used + digest.size} bytes; the limit "
-                f"is {settings.max_conversation_file_bytes}",
+                f"the conversation's files would take {locked.used + digest.size} bytes; the "
+                f"limit is {settings.max_conversation_file_bytes}",
                 field=FILE_FIELD,
             )
-        created = await files.attach(
+        attached = await files.attach(
             conn,
             conversation_id=conversation_id,
             file_id=file_id,
-            blob_id=blob_id,
+            blob_id=kept,
             digest=digest,
             filename=upload.filename,
             content_type=upload.content_type,
+            metadata=upload.metadata,
         )
-        assert created is not None  # the conversation is locked and the id was free
-        after = await usage_of(conn, conversation_id, scope)
-        check_quota(after, settings, new_conversation=False, grew=True)
-        return created
+        assert attached is not None  # the conversation is locked and the id was free
+        if locked.owned:
+            # After the insert, whose triggers hold the owner's usage row until commit.
+            after = await usage_of(conn, conversation_id, scope)
+            check_quota(after, settings, new_conversation=created, grew=True)
+        return attached
 
 
 async def upload(
@@ -118,37 +174,54 @@ async def upload(
 ) -> tuple[FileInfo, bool]:
     """(the file, whether this call stored it). ``pieces`` (of any size) may fill in
     ``upload`` as they are read. Sending the same content and name again under ``file_id``
-    returns the stored file; other content under that id is a Conflict.
+    returns the stored file; other content under that id is a Conflict. A conversation that
+    does not exist yet is created, as an append creates it (owned by the caller, or by
+    ``upload.user_id`` for a key).
 
-    The conversation is checked first (a missing one is refused before any byte is read), then
-    the whole body is read to a temporary file with no connection held, then stored in one
-    transaction."""
+    Someone else's conversation is refused before any byte is read; then the whole body is
+    read to a temporary file with no connection held, then stored in one transaction."""
     async with connect() as conn:
-        await require(conn, conversation_id, principal.scope())
+        await _refuse_others(conn, conversation_id, principal.scope())
     received = spooled(
         _bounded(pieces, settings),
         idle_seconds=settings.upload_idle_seconds,
         deadline_seconds=settings.upload_deadline_seconds,
     )
-    digest = files.Digest()
+    file_id = file_id or uuid.uuid4()
     async with received as body, connect() as conn:
-        try:
-            created = await _store(
-                conn,
-                principal,
-                conversation_id,
-                file_id=file_id or uuid.uuid4(),
-                pieces=body.pieces(),
-                upload=upload,
-                digest=digest,
-                settings=settings,
-            )
-        except _AlreadyStored as repeat:
-            stored = repeat.stored
-            if (stored.sha256, stored.filename) != (digest.sha256.hex(), upload.filename):
-                raise Conflict(f"file id {file_id} is already taken", field="file_id") from None
-            return stored, False
-    return created, True
+        # The form's fields may follow the file: checked once the body is in.
+        check_metadata(upload.metadata, "metadata", settings)
+        reject_nul(upload.user_id, "user_id")
+        for may_create in (True, False):
+            digest = files.Digest()
+            try:
+                created = await _store(
+                    conn,
+                    principal,
+                    conversation_id,
+                    file_id=file_id,
+                    pieces=body.pieces(),
+                    upload=upload,
+                    digest=digest,
+                    settings=settings,
+                    may_create=may_create,
+                )
+            except _CreatedMeanwhile:
+                continue
+            except _AlreadyStored as repeat:
+                stored = repeat.stored
+                if (stored.sha256, stored.filename) != (digest.sha256.hex(), upload.filename):
+                    raise Conflict(f"file id {file_id} is already taken", field="file_id") from None
+                return stored, False
+            return created, True
+    raise AssertionError("the second attempt never creates")  # pragma: no cover
+
+
+async def _refuse_others(conn: Connection, conversation_id: UUID, scope: Scope) -> None:
+    """NotFound for someone else's conversation; a missing one is for the upload to create."""
+    mine = await files.upload_target(conn, conversation_id=conversation_id, scope=scope)
+    if mine is False:
+        raise conversation_not_found(conversation_id)
 
 
 async def find(
@@ -194,6 +267,27 @@ async def list_page(
     items = rows[:size]
     next_cursor = cursor.encode(items[-1].created_at, items[-1].id) if len(rows) > size else None
     return FilePage(items=items, next_cursor=next_cursor)
+
+
+async def set_metadata(
+    conn: Connection,
+    principal: Principal,
+    conversation_id: UUID,
+    file_id: UUID,
+    *,
+    patch: FilePatch,
+    settings: Settings,
+) -> FileInfo:
+    """The file with its metadata replaced."""
+    check_metadata(patch.metadata, "metadata", settings)
+    scope = principal.scope()
+    updated = await files.set_metadata(
+        conn, conversation_id=conversation_id, file_id=file_id, scope=scope, metadata=patch.metadata
+    )
+    if updated is None:
+        await require(conn, conversation_id, scope)
+        raise _file_not_found(file_id)
+    return updated
 
 
 async def open_download(

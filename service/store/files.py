@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -82,30 +82,51 @@ async def write_blob(conn: Connection, pieces: AsyncIterable[bytes], digest: Dig
     return blob_id
 
 
-async def lock_conversation(conn: Connection, *, conversation_id: UUID, scope: Scope) -> int | None:
-    """Bytes the conversation's files take, with the conversation locked to this transaction;
-    None if missing. Two statements: the sum must see files committed while this one waited
-    for the lock."""
-    locked = await queries().val(
+async def upload_target(conn: Connection, *, conversation_id: UUID, scope: Scope) -> bool | None:
+    """True when the conversation is the caller's, False when it is someone else's, None when
+    it does not exist."""
+    mine: bool | None = await queries().val(
+        conn, "files.upload_target", conversation_id=conversation_id, **scope
+    )
+    return mine
+
+
+class LockedForFile(NamedTuple):
+    # The user the conversation belongs to.
+    user_id: str | None
+    # Whether a user or a visitor owns it (its quotas apply).
+    owned: bool
+    # Bytes its files take.
+    used: int
+
+
+async def lock_conversation(
+    conn: Connection, *, conversation_id: UUID, scope: Scope
+) -> LockedForFile | None:
+    """The conversation, locked to this transaction; None if missing. Two statements: the sum
+    must see files committed while this one waited for the lock."""
+    row = await queries().one(
         conn, "files.lock_conversation", conversation_id=conversation_id, **scope
     )
-    if not locked:
+    if row is None:
         return None
     used: int = await queries().val(
         conn, "files.conversation_bytes", conversation_id=conversation_id
     )
-    return used
+    return LockedForFile(row["user_id"], row["owned"], used)
 
 
-async def _keep_content(conn: Connection, *, blob_id: int, size: int, sha256: bytes) -> int:
+async def keep_content(conn: Connection, *, blob_id: int, digest: Digest) -> int:
     """The blob that stores this content from now on: an identical one already stored (the new
-    blob ``blob_id`` is dropped), else ``blob_id`` itself, sealed."""
+    blob ``blob_id`` is dropped), else ``blob_id`` itself, sealed. Holds the content's lock
+    until the end of the transaction."""
+    sha256 = digest.sha256
     await queries().exec(conn, "files.lock_content", sha256=sha256)
     stored: int | None = await queries().val(conn, "files.find_blob", sha256=sha256)
     if stored is not None:
         await queries().exec(conn, "files.drop_blob", blob_id=blob_id)
         return stored
-    await queries().exec(conn, "files.seal_blob", blob_id=blob_id, size=size, sha256=sha256)
+    await queries().exec(conn, "files.seal_blob", blob_id=blob_id, size=digest.size, sha256=sha256)
     return blob_id
 
 
@@ -118,20 +139,40 @@ async def attach(
     digest: Digest,
     filename: str,
     content_type: str,
+    metadata: dict[str, Any],
 ) -> FileInfo | None:
-    """File ``file_id`` of the (locked) conversation, with the content written to ``blob_id``
-    (or the identical content already stored); None when the id is taken."""
-    kept = await _keep_content(conn, blob_id=blob_id, size=digest.size, sha256=digest.sha256)
+    """File ``file_id`` of the (locked) conversation, with the content kept in ``blob_id`` (as
+    keep_content returned it); None when the id is taken."""
     row = await queries().one(
         conn,
         "files.insert",
         conversation_id=conversation_id,
         file_id=file_id,
-        blob_id=kept,
+        blob_id=blob_id,
         filename=filename,
         content_type=content_type,
         size=digest.size,
         sha256=digest.sha256,
+        metadata=metadata,
+    )
+    return _file(row) if row else None
+
+
+async def set_metadata(
+    conn: Connection,
+    *,
+    conversation_id: UUID,
+    file_id: UUID,
+    scope: Scope,
+    metadata: dict[str, Any],
+) -> FileInfo | None:
+    row = await queries().one(
+        conn,
+        "files.set_metadata",
+        conversation_id=conversation_id,
+        file_id=file_id,
+        metadata=metadata,
+        **scope,
     )
     return _file(row) if row else None
 

@@ -4,7 +4,8 @@ stores keep them; prompt files and per-conversation attachments beside them.
     DIR/<name>.json      {"id"?, "title"?, "user_id"?, "created_at"?, "updated_at"?,
                           "messages" | "chat_history" | "history": [{"role", "content", ...}]}
                          (or just the list of messages)
-    DIR/<name>/          files attached to that conversation (any depth)
+    DIR/<name>/          files attached to that conversation (any depth); or where the
+                         layouts say (attachment_layout.py: --layout 'filled/{conversation}.pdf')
     DIR/prompts/*.txt|md system prompts, named after the file
 
 Everything is read through a SourceTree: links and special files are reported, never read.
@@ -12,9 +13,9 @@ Everything is read through a SourceTree: links and special files are reported, n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import msgspec
 
@@ -127,15 +128,16 @@ def _message(location: str, item: object, cleaner: Cleaner) -> SourceMessage | N
     )
 
 
-def attachment_folder(tree: SourceTree, conversation_file: Path) -> Path | None:
-    """The directory named like the conversation's file (without .json), if there is one."""
-    folder = conversation_file.with_suffix("")
-    return folder if tree.directory(folder) else None
-
-
-def attachments(tree: SourceTree, folder: Path) -> Iterator[Path]:
-    """The files in an attachment folder, at any depth."""
-    return tree.files(folder, recursive=True)
+def conversation_names(
+    conversation_file: Path, source: SourceConversation, conversation_id: UUID
+) -> list[str]:
+    """The names an attachment layout may know the conversation by: its file's name without
+    .json, its source id, its chatkeep id."""
+    names = [conversation_file.stem]
+    if isinstance(source.id, str | int) and not isinstance(source.id, bool):
+        names.append(str(source.id))
+    names.append(str(conversation_id))
+    return names
 
 
 def prompt_files(tree: SourceTree) -> list[Path]:

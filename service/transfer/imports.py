@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 from uuid import UUID
@@ -25,6 +25,7 @@ from service.transfer.assemble import (
     conversation_id,
     drop_repeated_external_ids,
 )
+from service.transfer.attachment_layout import DEFAULT_LAYOUT, Layout, attachment_files
 from service.transfer.cleaning import SOURCE_ROLE_KEY, Cleaner, json_raw, stable_id
 from service.transfer.loader import Loader
 from service.transfer.records import Conversation
@@ -115,17 +116,19 @@ async def import_files(
     dry_run: bool,
     progress: Callable[[int | None], Progress],
     settings: Settings,
+    layouts: Sequence[Layout] | None = None,
 ) -> None:
     """Prompts and attachments go through the same operations as the HTTP API's (so they meet
     the same limits, reported as skipped when they do not). Nothing is read through a link
-    (source_tree.py). Attachments are added only to conversations this run creates, in the
-    transaction that creates them (Loader.with_rows): never to a conversation that was there
-    before, and after a crash a conversation is stored with its files or not at all, so a
-    re-run finishes the job."""
+    (source_tree.py). Attachments (found where ``layouts`` say) are added only to
+    conversations this run creates, in the transaction that creates them (Loader.with_rows):
+    never to a conversation that was there before, and after a crash a conversation is stored
+    with its files or not at all, so a re-run finishes the job."""
     if not directory.is_dir():
         raise SourceError(f"{directory}: not a directory")
     run = _Run(conn, report, dry_run=dry_run)
     tree = SourceTree(directory, report)
+    layouts = layouts or [Layout(DEFAULT_LAYOUT)]
     extra = extras.Extras(conn, run.cleaner, settings, dry_run=dry_run)
     for prompt in files_source.prompt_files(tree):
         if await extra.prompt(tree, prompt):
@@ -139,22 +142,24 @@ async def import_files(
         )
         if source is not None and conversation_uuid is not None:
             conversation = assemble(run.cleaner, source, namespace, conversation_uuid)
-            folder = files_source.attachment_folder(tree, path)
-            if folder is None:
+            names = files_source.conversation_names(path, source, conversation_uuid)
+            attached = attachment_files(tree, layouts, names)
+            if not attached:
                 await run.loader.add(conversation)
             else:
                 async with run.loader.with_rows(conversation) as created:
                     if created:
-                        await _attachments(extra, tree, conversation_uuid, folder)
+                        await _attachments(extra, tree, conversation_uuid, attached)
         advance(1)
     await run.loader.flush()
 
 
 async def _attachments(
-    extra: extras.Extras, tree: SourceTree, conversation_id: UUID, folder: Path
+    extra: extras.Extras, tree: SourceTree, conversation_id: UUID, paths: list[Path]
 ) -> None:
-    for path in files_source.attachments(tree, folder):
-        if await extra.attachment(tree, conversation_id, folder, path):
+    for path in paths:
+        # File ids derive from the path below the import directory, unique whatever the layout.
+        if await extra.attachment(tree, conversation_id, tree.root, path):
             extra.cleaner.report.files_imported += 1
 
 

@@ -89,9 +89,9 @@ class SourceTree:
         *parents, name = PurePath(path).relative_to(self.root).parts
         return parents, name
 
-    def directory(self, path: Path) -> bool:
-        """Whether ``path`` is a directory to read; a link or special file there is reported,
-        nothing (or a regular file) is not a directory."""
+    def _mode(self, path: Path) -> int | None:
+        """The mode of what is at ``path`` (a link not followed); None when nothing is there,
+        not even the directories above it, or when it cannot be read (reported)."""
         parents, name = self._split(path)
         try:
             fd = self._open_directory(parents)
@@ -100,17 +100,39 @@ class SourceTree:
             finally:
                 os.close(fd)
         except FileNotFoundError:
-            return False
+            return None
         except OSError as exc:
             self.refuse(path, exc.strerror or str(exc))
-            return False
+            return None
         except Unreadable as exc:
-            self.refuse(exc.path, exc.reason)
+            if not isinstance(exc.__cause__, FileNotFoundError):
+                self.refuse(exc.path, exc.reason)
+            return None
+        return mode
+
+    def directory(self, path: Path) -> bool:
+        """Whether ``path`` is a directory to read; a link or special file there is reported,
+        nothing (or a regular file) is not a directory."""
+        if path == self.root:
+            return True
+        mode = self._mode(path)
+        if mode is None:
             return False
         reason = _refused(mode)
         if reason is not None:
             self.refuse(path, reason)
         return stat.S_ISDIR(mode)
+
+    def regular_file(self, path: Path) -> bool:
+        """Whether ``path`` is a regular file to read; a link or special file there is
+        reported, nothing (or a directory) is not one."""
+        mode = self._mode(path)
+        if mode is None or stat.S_ISDIR(mode):
+            return False
+        reason = _refused(mode)
+        if reason is not None:
+            self.refuse(path, reason)
+        return reason is None
 
     def files(
         self, folder: Path, *, recursive: bool, wanted: Callable[[str], bool] = bool

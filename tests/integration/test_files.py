@@ -381,7 +381,7 @@ async def test_bad_uploads_are_4xx_naming_the_field(  # noqa: PLR0917 (parametri
 
 async def test_unknown_conversation_or_file_is_404(client: Client) -> None:
     missing = str(uuid.uuid4())
-    assert_problem(await upload_raw(client, missing, b"x"), 404, "conversation_id")
+    # (An upload to a missing conversation creates it: test_files_new_conversation.py.)
     assert_problem(await client.get(f"/v1/conversations/{missing}/files"), 404, "conversation_id")
     conversation_id = await conversation(client)
     base = f"/v1/conversations/{conversation_id}/files/{uuid.uuid4()}"
