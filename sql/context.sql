@@ -37,7 +37,7 @@ WITH RECURSIVE allowed AS (
     ) AS ok
 ), system AS (
     SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-           m.created_at, m.external_id, m.tokens,
+           m.created_at, m.external_id, m.tokens, m.status,
            octet_length(m.content) + pg_column_size(m.metadata) AS bytes
     FROM messages m
     WHERE :include_system::boolean AND (SELECT ok FROM allowed)
@@ -52,7 +52,7 @@ WITH RECURSIVE allowed AS (
 ), walk AS (
     (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, m.external_id, m.tokens,
+               m.created_at, m.external_id, m.tokens, m.status,
                1 AS n,
                fixed.tokens + m.tokens AS running_tokens,
                fixed.bytes + octet_length(m.content) + pg_column_size(m.metadata) AS running_bytes,
@@ -68,7 +68,7 @@ WITH RECURSIVE allowed AS (
     (
         SELECT older.id, older.conversation_id, older.seq, older.role, older.content,
                older.topic, older.metadata, older.created_at, older.external_id, older.tokens,
-               walk.n + 1,
+               older.status, walk.n + 1,
                walk.running_tokens + older.tokens,
                walk.running_bytes + older.bytes,
                walk.running_tokens + older.tokens <= :max_tokens::bigint
@@ -76,7 +76,7 @@ WITH RECURSIVE allowed AS (
         FROM walk
         CROSS JOIN LATERAL (
             SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-                   m.created_at, m.external_id, m.tokens,
+                   m.created_at, m.external_id, m.tokens, m.status,
                    octet_length(m.content) + pg_column_size(m.metadata) AS bytes
             FROM messages m
             WHERE m.conversation_id = :conversation_id AND m.seq < walk.seq
@@ -88,14 +88,14 @@ WITH RECURSIVE allowed AS (
     )
 )
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id, tokens,
-       kind
+       status, kind
 FROM (
     SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-           tokens, 'system' AS kind
+           tokens, status, 'system' AS kind
     FROM system
     UNION ALL
     SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-           tokens, CASE WHEN fits THEN 'window' ELSE 'left_out' END
+           tokens, status, CASE WHEN fits THEN 'window' ELSE 'left_out' END
     FROM walk
 ) found
 ORDER BY kind <> 'system', seq;

@@ -17,12 +17,12 @@
 -- :after_seq < seq < :before_seq, newest first, within the byte budget: one backward range
 -- scan of the primary key.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, running_bytes
+       tokens, status, running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, m.external_id, m.tokens, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, m.tokens, m.status, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -42,12 +42,12 @@ ORDER BY seq DESC;
 -- The oldest :max_rows messages of conversation :conversation_id with
 -- :after_seq < seq < :before_seq, oldest first, within the byte budget.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, running_bytes
+       tokens, status, running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, m.external_id, m.tokens, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, m.tokens, m.status, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -66,12 +66,12 @@ ORDER BY seq ASC;
 -- name: topic_page_backward :many
 -- Like page_backward, within topic :topic (a range scan of messages_topic_seq).
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, running_bytes
+       tokens, status, running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, m.external_id, m.tokens, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, m.tokens, m.status, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -91,12 +91,12 @@ ORDER BY seq DESC;
 -- name: topic_page_forward :many
 -- Like page_forward, within topic :topic.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, running_bytes
+       tokens, status, running_bytes
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
     FROM (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-               m.created_at, m.external_id, m.tokens, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+               m.created_at, m.external_id, m.tokens, m.status, octet_length(m.content) + pg_column_size(m.metadata) AS bytes
         FROM messages m
         WHERE EXISTS (
                 SELECT 1 FROM conversations c
@@ -116,7 +116,7 @@ ORDER BY seq ASC;
 -- name: get :one
 -- Message :message_id of conversation :conversation_id, within the caller's scope.
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at,
-       m.external_id, m.tokens
+       m.external_id, m.tokens, m.status
 FROM messages m
 WHERE EXISTS (
         SELECT 1 FROM conversations c
@@ -130,7 +130,7 @@ WHERE EXISTS (
 -- external ids are in :external_ids: the ones a retried append already stored.
 -- Unscoped: only under lock_for_append (see the top of this file).
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens
+       tokens, status
 FROM messages
 WHERE conversation_id = :conversation_id
   AND (id = any(:message_ids::uuid[]) OR external_id = any(:external_ids::text[]));
@@ -191,14 +191,14 @@ WITH old AS (
     FROM old
     WHERE m.conversation_id = old.conversation_id AND m.seq = old.seq
     RETURNING m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
-              m.created_at, m.external_id, m.tokens,
+              m.created_at, m.external_id, m.tokens, m.status,
               message_bytes(m.content, m.metadata) - old.bytes AS grown
 ), touched AS (
     UPDATE conversations SET updated_at = now(), version = version + 1
     WHERE id = :conversation_id AND EXISTS (SELECT 1 FROM updated)
 )
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, grown
+       tokens, status, grown
 FROM updated;
 
 -- name: delete :val

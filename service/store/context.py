@@ -54,5 +54,5 @@ async def window(
         max_bytes=max_bytes,
         **scope,
     )
-    # The first ten columns are a Message; the eleventh is the row's kind.
-    return [WindowRow(Message(*row[:10]), row[10]) for row in rows]
+    # The first eleven columns are a Message; the twelfth is the row's kind.
+    return [WindowRow(Message(*row[:11]), row[11]) for row in rows]

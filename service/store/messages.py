@@ -55,8 +55,8 @@ async def page(
     if topic is not None:
         bounds["topic"] = topic
     rows = await queries().many(conn, key, conversation_id=conversation_id, **scope, **bounds)
-    # The first ten columns are a Message; the eleventh is the running byte count.
-    return Page([Message(*row[:10]) for row in rows], rows[-1][10] if rows else 0)
+    # The first eleven columns are a Message; the twelfth is the running byte count.
+    return Page([Message(*row[:11]) for row in rows], rows[-1][11] if rows else 0)
 
 
 async def get(
@@ -135,7 +135,7 @@ async def update(
         tokens=tokens,
         **scope,
     )
-    return (Message(*row[:10]), row[10]) if row else None
+    return (Message(*row[:11]), row[11]) if row else None
 
 
 async def delete(

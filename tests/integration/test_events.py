@@ -297,6 +297,11 @@ async def test_a_reply_streamed_into_an_in_progress_message(
             for chunk in ("Once ", "upon ", "a time"):
                 response = await client.post(append_url, json={"content": chunk})
                 assert response.status_code == 200, response.text
+            # Reads show it in progress too, as far as it has come.
+            read = (await client.get(f"{url}/{reply['id']}")).json()
+            assert (read["content"], read["status"]) == ("Once upon a time", "in_progress")
+            page = (await client.get(url)).json()["items"]
+            assert [m["status"] for m in page] == ["complete", "in_progress"]
             done = await client.post(append_url, json={"content": ".", "status": "complete"})
             assert done.json()["content"] == "Once upon a time."
             assert done.json()["status"] == "complete"
