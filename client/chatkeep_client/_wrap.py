@@ -69,7 +69,7 @@ def async_pages(
         self: AsyncResource, /, *args: A.args, **kwargs: A.kwargs
     ) -> AsyncIterator[Item]:
         pages = build(*args, **kwargs)
-        call = pages.first
+        call: Call[Any] | None = pages.first
         while call is not None:
             page = await self._client._send(call)
             for item in pages.items(page):

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
 import httpx
@@ -184,7 +184,7 @@ class AsyncChatkeep:
     ) -> None:
         await self.aclose()
 
-    async def _exchange(self, call: Call[object], *, stream: bool) -> httpx.Response:
+    async def _exchange(self, call: Call[Any], *, stream: bool) -> httpx.Response:
         """As Chatkeep._exchange, awaited."""
         attempts = Attempts(self._retry, call)
         while True:
@@ -214,7 +214,7 @@ class AsyncChatkeep:
         return call.decode(await self._exchange(call, stream=False))
 
     @asynccontextmanager
-    async def _stream(self, call: Call[object]) -> AsyncIterator[httpx.Response]:
+    async def _stream(self, call: Call[Any]) -> AsyncIterator[httpx.Response]:
         response = await self._exchange(call, stream=True)
         try:
             yield response

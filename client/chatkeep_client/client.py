@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self, TypeVar
+from typing import IO, Any, Self, TypeVar
 from uuid import UUID
 
 import httpx
@@ -181,7 +181,7 @@ class Chatkeep:
     ) -> None:
         self.close()
 
-    def _exchange(self, call: Call[object], *, stream: bool) -> httpx.Response:
+    def _exchange(self, call: Call[Any], *, stream: bool) -> httpx.Response:
         """The call's successful response, after as many attempts as its retry policy allows;
         the error its last answer stands for otherwise."""
         attempts = Attempts(self._retry, call)
@@ -212,7 +212,7 @@ class Chatkeep:
         return call.decode(self._exchange(call, stream=False))
 
     @contextmanager
-    def _stream(self, call: Call[object]) -> Iterator[httpx.Response]:
+    def _stream(self, call: Call[Any]) -> Iterator[httpx.Response]:
         response = self._exchange(call, stream=True)
         try:
             yield response

@@ -3,18 +3,38 @@ real server (tests/conftest.py's ``live_server``)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import pytest
 
 from chatkeep_client import AsyncChatkeep, Chatkeep
 from chatkeep_client.testing import AsyncFakeChatkeep, FakeChatkeep
+from service.history import accounts
 from tests.helpers import user_token
 
 BACKENDS = ["fake", "server"]
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    api_key: str
+    database_url: str
+
+    def add_account(self, username: str, password: str) -> None:
+        async def create() -> None:
+            conn = await asyncpg.connect(self.database_url)
+            try:
+                await accounts.create(conn, username=username, password=password)
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
 
 
 @dataclass

@@ -11,18 +11,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import quote
 
-import asyncpg
 import pytest
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from backends import BACKENDS, Backend, fake_backend, server_backend
+from backends import BACKENDS, Backend, LiveServer, fake_backend, server_backend
 from chatkeep_client import Chatkeep
 from service.core.principal import ALL_PERMISSIONS
-from service.history import accounts
 from tests.helpers import JWT_SECRET, create_key
 from tests.integration.conftest import (
     postgresql_server,
@@ -42,23 +39,6 @@ SERVER_SETTINGS = {
     "requests_per_minute": "0",
     "failed_auth_per_minute": "0",
 }
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    base_url: str
-    api_key: str
-    database_url: str
-
-    def add_account(self, username: str, password: str) -> None:
-        async def create() -> None:
-            conn = await asyncpg.connect(self.database_url)
-            try:
-                await accounts.create(conn, username=username, password=password)
-            finally:
-                await conn.close()
-
-        asyncio.run(create())
 
 
 @pytest.fixture(scope="session")

@@ -22,15 +22,9 @@ import msgspec
 
 from chatkeep_client.testing import _inputs as inputs
 from chatkeep_client.testing._problems import Problem, invalid, unauthorized
-from chatkeep_client.testing._state import (
-    Account,
-    Caller,
-    State,
-    file_view,
-    parse_if_match,
-    parse_ref,
-    visitor_key,
-)
+from chatkeep_client.testing._records import Account, Caller, file_view
+from chatkeep_client.testing._rules import SESSION_ID, parse_if_match, parse_ref, visitor_key
+from chatkeep_client.testing._state import State
 
 KEY_PREFIX = "ck_"
 TOKEN_SECONDS = 3600
@@ -47,7 +41,8 @@ class Request:
     parts: dict[str, str]
 
     def query(self, name: str) -> str | None:
-        return self.http.url.params.get(name)
+        value: str | None = self.http.url.params.get(name)
+        return value
 
     def integer(self, name: str) -> int | None:
         value = self.query(name)
@@ -135,7 +130,7 @@ def identify(request: httpx.Request) -> Caller:
         return Caller("user", user_id=_user_of_token(credentials))
     session_id = request.headers.get("x-session-id")
     if session_id is not None:
-        if not re.fullmatch(r"[A-Za-z0-9._~:-]{16,256}", session_id):
+        if not SESSION_ID.fullmatch(session_id):
             raise unauthorized(
                 "X-Session-ID must be 16 to 256 characters of A-Z a-z 0-9 . _ ~ : -", "X-Session-ID"
             )

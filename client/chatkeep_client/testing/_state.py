@@ -3,13 +3,9 @@ memory. client/tests/test_contract.py runs the same tests against this and a rea
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -18,295 +14,38 @@ from msgspec import UNSET
 from chatkeep_client import models
 from chatkeep_client.testing import _inputs as inputs
 from chatkeep_client.testing._problems import Problem, conversation_not_found, invalid, not_found
-
-# The service's defaults (README "Configuration").
-MAX_CONTENT_BYTES = 1024 * 1024
-MAX_METADATA_BYTES = 64 * 1024
-MAX_BATCH = 100
-MAX_PAGE = 1000
-DEFAULT_PAGE = 50
-MAX_FILE_BYTES = 32 * 1024 * 1024
-MAX_SEQ = 2**63 - 1
-MAX_METADATA_DEPTH = 32
-NUL = "\x00"
-SESSION_ID = re.compile(r"[A-Za-z0-9._~:-]{16,256}")
-EXTERNAL_PREFIX = "ext:"
-SORTS = ("updated_at", "created_at")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: an API key (sees everything), a user (token) or a visitor (session id)."""
-
-    kind: Literal["key", "user", "visitor"]
-    user_id: str | None = None
-    visitor: str | None = None
-
-    @property
-    def trusted(self) -> bool:
-        return self.kind == "key"
-
-    def sees(self, conversation: StoredConversation) -> bool:
-        return (
-            self.trusted
-            or (self.user_id is not None and conversation.user_id == self.user_id)
-            or (self.visitor is not None and conversation.visitor == self.visitor)
-        )
-
-    def new_owner(self, requested: str | None) -> tuple[str | None, str | None]:
-        """(user_id, visitor) of a conversation this caller creates."""
-        if self.trusted:
-            return requested, None
-        if self.kind == "user":
-            if requested not in (None, self.user_id):
-                raise Problem(
-                    403, "a user token creates conversations for its own user only", field="user_id"
-                )
-            return self.user_id, None
-        if requested is not None:
-            raise Problem(
-                403, "an anonymous visitor cannot create a user's conversation", field="user_id"
-            )
-        return None, self.visitor
-
-    def may_manage(self, user_id: str) -> bool:
-        return self.trusted or (self.kind == "user" and self.user_id == user_id)
-
-
-@dataclass
-class StoredMessage:
-    id: UUID
-    seq: int
-    role: str
-    content: str
-    topic: str | None
-    metadata: dict[str, Any]
-    created_at: datetime
-    external_id: str | None
-
-    def same_as(self, new: inputs.NewMessage) -> bool:
-        return (self.role, self.content, self.topic, self.external_id, self.metadata) == (
-            new.role,
-            new.content,
-            new.topic,
-            new.external_id,
-            new.metadata,
-        )
-
-
-@dataclass
-class StoredFile:
-    id: UUID
-    filename: str
-    content_type: str
-    data: bytes
-    created_at: datetime
-    metadata: dict[str, Any]
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-
-@dataclass
-class StoredConversation:
-    id: UUID
-    title: str | None
-    user_id: str | None
-    visitor: str | None
-    metadata: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    external_id: str | None
-    version: int = 1
-    last_seq: int = 0
-    messages: dict[UUID, StoredMessage] = field(default_factory=dict)
-    files: dict[UUID, StoredFile] = field(default_factory=dict)
-
-    @property
-    def owner(self) -> tuple[str | None, str | None]:
-        return self.user_id, self.visitor
-
-
-@dataclass
-class StoredPrompt:
-    versions: list[models.PromptVersion] = field(default_factory=list)
-    retired: bool = False
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass
-class Account:
-    password: str
-    user_id: str
-
-
-# --- Rules shared by several operations (service/core/validation.py) ---------------------
-
-
-def reject_nul(value: str | None, name: str) -> None:
-    if value is not None and NUL in value:
-        raise invalid("NUL characters (\\u0000) cannot be stored", name)
-
-
-def _check_tree(value: Any, name: str, depth: int = 0) -> None:
-    if depth > MAX_METADATA_DEPTH:
-        raise invalid(f"nested deeper than {MAX_METADATA_DEPTH} levels", name)
-    if isinstance(value, str):
-        reject_nul(value, name)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            reject_nul(key, f"{name}.{key}")
-            _check_tree(item, f"{name}.{key}", depth + 1)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_tree(item, f"{name}[{index}]", depth + 1)
-
-
-def check_metadata(metadata: dict[str, Any], name: str) -> None:
-    size = len(msgspec.json.encode(metadata))
-    if size > MAX_METADATA_BYTES:
-        raise Problem(
-            413, f"metadata is {size} bytes; the limit is {MAX_METADATA_BYTES}", field=name
-        )
-    _check_tree(metadata, name)
-
-
-def check_content(content: str, name: str) -> None:
-    size = len(content.encode())
-    if size > MAX_CONTENT_BYTES:
-        raise Problem(413, f"content is {size} bytes; the limit is {MAX_CONTENT_BYTES}", field=name)
-    reject_nul(content, name)
-
-
-def page_size(limit: int | None) -> int:
-    size = DEFAULT_PAGE if limit is None else limit
-    if not 1 <= size <= MAX_PAGE:
-        raise invalid(f"limit must be between 1 and {MAX_PAGE}", "limit")
-    return size
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396."""
-    if not isinstance(patch, dict):
-        return patch
-    merged = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = merge_patch(merged.get(key), value)
-    return merged
-
-
-def contains(document: Any, pattern: Any) -> bool:
-    """PostgreSQL's jsonb ``@>``."""
-    if isinstance(pattern, dict):
-        return isinstance(document, dict) and all(
-            key in document and contains(document[key], value) for key, value in pattern.items()
-        )
-    if isinstance(pattern, list):
-        return isinstance(document, list) and all(
-            any(contains(item, wanted) for item in document) for wanted in pattern
-        )
-    return type(document) is type(pattern) and bool(document == pattern)
-
-
-def parse_ref(text: str) -> UUID | str:
-    """A conversation's name in a path: its UUID, or ``ext:`` and an external id (returned as
-    the external id)."""
-    if text.startswith(EXTERNAL_PREFIX):
-        external_id = text[len(EXTERNAL_PREFIX) :]
-        if not 1 <= len(external_id) <= 255 or NUL in external_id:
-            raise invalid("an external id is 1 to 255 characters, without NUL", "conversation_id")
-        return external_id
-    try:
-        value = UUID(text)
-    except ValueError:
-        value = None
-    if value is None or str(value) != text.lower():
-        raise invalid(
-            "a conversation is named by its UUID or as ext:{external_id}", "conversation_id"
-        )
-    return value
-
-
-def parse_if_match(value: str | None) -> frozenset[int] | Literal["absent"] | None:
-    """The versions an If-Match accepts: None for ``*``, "absent" without the header."""
-    if value is None:
-        return "absent"
-    if value.strip() == "*":
-        return None
-    tags = value.split(",")
-    versions = [re.fullmatch(r'\s*"([1-9][0-9]{0,18})"\s*', tag) for tag in tags]
-    if len(tags) > 32 or not all(versions):
-        raise invalid(
-            'If-Match must be "*" or a list of ETags this service sent, such as "3"', "If-Match"
-        )
-    return frozenset(int(match[1]) for match in versions if match)
-
-
-def _cursor(at: datetime, item_id: UUID | str, order: str) -> str:
-    raw = msgspec.json.encode([at, str(item_id), order])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _uncursor(text: str | None, order: str) -> tuple[datetime, str] | None:
-    if text is None:
-        return None
-    try:
-        at, item_id, issued_for = msgspec.json.decode(
-            base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), type=tuple[datetime, str, str]
-        )
-    except (ValueError, msgspec.DecodeError):
-        raise invalid("not a cursor this service issued", "cursor") from None
-    if issued_for != order:
-        raise invalid(
-            f"this cursor belongs to a listing sorted by {issued_for}, not this one", "cursor"
-        )
-    return at, item_id
-
-
-def conversation_view(stored: StoredConversation) -> models.Conversation:
-    return models.Conversation(
-        id=stored.id,
-        title=stored.title,
-        user_id=stored.user_id,
-        metadata=stored.metadata,
-        message_count=len(stored.messages),
-        created_at=stored.created_at,
-        updated_at=stored.updated_at,
-        external_id=stored.external_id,
-        version=stored.version,
-    )
-
-
-def message_view(conversation: StoredConversation, stored: StoredMessage) -> models.Message:
-    return models.Message(
-        id=stored.id,
-        conversation_id=conversation.id,
-        seq=stored.seq,
-        role=stored.role,
-        content=stored.content,
-        topic=stored.topic,
-        metadata=stored.metadata,
-        created_at=stored.created_at,
-        external_id=stored.external_id,
-    )
-
-
-def file_view(conversation: StoredConversation, stored: StoredFile) -> models.FileInfo:
-    return models.FileInfo(
-        id=stored.id,
-        conversation_id=conversation.id,
-        filename=stored.filename,
-        content_type=stored.content_type,
-        size=len(stored.data),
-        sha256=stored.sha256,
-        created_at=stored.created_at,
-        metadata=stored.metadata,
-    )
+from chatkeep_client.testing._records import (
+    Account,
+    Caller,
+    StoredConversation,
+    StoredFile,
+    StoredMessage,
+    StoredPrompt,
+    conversation_view,
+    file_view,
+    message_view,
+)
+from chatkeep_client.testing._rules import (
+    MAX_BATCH,
+    MAX_FILE_BYTES,
+    MAX_METADATA_BYTES,
+    MAX_SEQ,
+    PROMPT_NAME,
+    SESSION_ID,
+    SORTS,
+    check_content,
+    check_metadata,
+    contains,
+    decode_cursor,
+    display_name,
+    encode_cursor,
+    instant,
+    merge_patch,
+    metadata_filter,
+    page_size,
+    reject_nul,
+    visitor_key,
+)
 
 
 class State:
@@ -352,7 +91,7 @@ class State:
     def resolve(self, ref: UUID | str, caller: Caller) -> StoredConversation:
         found = self.find(ref, caller)
         if found is None:
-            raise conversation_not_found(_name(ref))
+            raise conversation_not_found(display_name(ref))
         return found
 
     def _external_id_taken(
@@ -447,7 +186,8 @@ class State:
         if isinstance(versions, frozenset) and conversation.version not in versions:
             raise Problem(
                 412,
-                f"conversation {_name(ref)} has changed: it is at version {conversation.version}",
+                f"conversation {display_name(ref)} has changed: it is at version "
+                f"{conversation.version}",
                 field="If-Match",
             )
 
@@ -542,7 +282,7 @@ class State:
         if sort not in SORTS:
             raise invalid(f"sort must be one of {', '.join(SORTS)}", "sort")
         listed = self._listed(caller, user_id, metadata)
-        after = _uncursor(cursor, sort)
+        after = decode_cursor(cursor, sort)
 
         def key(c: StoredConversation) -> tuple[datetime, str]:
             return (c.updated_at if sort == "updated_at" else c.created_at), str(c.id)
@@ -554,7 +294,7 @@ class State:
         next_cursor = None
         if len(rows) > size:
             last_at, last_id = key(items[-1])
-            next_cursor = _cursor(last_at, last_id, sort)
+            next_cursor = encode_cursor(last_at, last_id, sort)
         return models.ConversationPage(
             items=[conversation_view(c) for c in items], next_cursor=next_cursor
         )
@@ -641,7 +381,9 @@ class State:
         conversation = self.find(ref, caller, user_id=user_id)
         if conversation is None:
             if versions != "absent":
-                raise Problem(412, f"conversation {_name(ref)} does not exist", field="If-Match")
+                raise Problem(
+                    412, f"conversation {display_name(ref)} does not exist", field="If-Match"
+                )
             owner = caller.new_owner(user_id)
             conversation = self._insert(
                 ref if isinstance(ref, UUID) else uuid.uuid4(),
@@ -649,11 +391,11 @@ class State:
                 external_id=None if isinstance(ref, UUID) else ref,
             )
             if conversation is None:
-                raise conversation_not_found(_name(ref))
+                raise conversation_not_found(display_name(ref))
         if user_id is not None and user_id != conversation.user_id:
             raise Problem(
                 409,
-                f"conversation {_name(ref)} does not belong to user {user_id!r}",
+                f"conversation {display_name(ref)} does not belong to user {user_id!r}",
                 field="user_id",
             )
         self._require_version(conversation, versions, ref)
@@ -850,13 +592,13 @@ class State:
     ) -> models.FilePage:
         size = page_size(limit)
         conversation = self.resolve(ref, caller)
-        after = _uncursor(cursor, "files")
+        after = decode_cursor(cursor, "files")
         rows = sorted(conversation.files.values(), key=lambda f: (f.created_at, str(f.id)))
         if after is not None:
             rows = [f for f in rows if (f.created_at, str(f.id)) > after]
         items = rows[:size]
         next_cursor = (
-            _cursor(items[-1].created_at, items[-1].id, "files") if len(rows) > size else None
+            encode_cursor(items[-1].created_at, items[-1].id, "files") if len(rows) > size else None
         )
         return models.FilePage(
             items=[file_view(conversation, f) for f in items], next_cursor=next_cursor
@@ -879,7 +621,7 @@ class State:
     def _prompt(self, caller: Caller, name: str) -> StoredPrompt | None:
         if not caller.trusted:
             raise Problem(403, "prompts are managed with an API key", field="Authorization")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
+        if not PROMPT_NAME.fullmatch(name):
             raise invalid("a prompt name is letters, digits, '.', '_' and '-'", "name")
         found = self.prompts.get(name)
         return None if found is None or found.retired or not found.versions else found
@@ -1014,42 +756,3 @@ class State:
                 headers={"WWW-Authenticate": 'Bearer realm="chatkeep"'},
             )
         return account.user_id
-
-
-def visitor_key(session_id: str) -> str:
-    """What the fake keeps of a visitor's id (the service keeps its SHA-256 too)."""
-    return hashlib.sha256(session_id.encode()).hexdigest()
-
-
-def metadata_filter(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    reject_nul(text, "metadata")
-    try:
-        value = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        raise invalid(
-            'not valid JSON; a JSON object is expected, e.g. {"form_id": "f1"}', "metadata"
-        ) from None
-    if not isinstance(value, dict):
-        raise invalid('a JSON object is expected, e.g. {"form_id": "f1"}', "metadata")
-    check_metadata(value, "metadata")
-    return value or None
-
-
-def instant(text: str | None, name: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = msgspec.convert(text, datetime)
-    except msgspec.ValidationError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise invalid(
-            "an RFC 3339 time with its UTC offset is expected, e.g. 2024-03-01T09:00:00Z", name
-        )
-    return value
-
-
-def _name(ref: object) -> str:
-    return str(ref) if isinstance(ref, UUID) else f"{EXTERNAL_PREFIX}{ref}"
