@@ -18,9 +18,9 @@ from service.api.openapi import PROBLEM_RESPONSES, problem_response, stored_agai
 from service.api.params import (
     AuthenticatedRequest,
     ConnectionDependency,
+    ConversationId,
     Cursor,
     Limit,
-    UuidConversationId,
 )
 from service.api.uploads import body_bounded, multipart_boundary, multipart_file
 from service.core.attachments import (
@@ -31,6 +31,7 @@ from service.core.attachments import (
     clean_filename,
 )
 from service.core.errors import TooLarge
+from service.core.refs import parse_conversation_ref
 from service.core.schemas import FileInfo, FilePage, FilePatch
 from service.core.settings import Settings
 from service.db.pool import checked_out
@@ -122,7 +123,7 @@ class FileController(Controller):
     async def upload_file(
         self,
         *,
-        conversation_id: UuidConversationId,
+        conversation_id: ConversationId,
         request: AuthenticatedRequest,
         state: State,
         filename: Filename = None,
@@ -143,7 +144,7 @@ class FileController(Controller):
         stored, created = await files.upload(
             _connect(state),
             request.user,
-            conversation_id,
+            parse_conversation_ref(conversation_id),
             file_id=file_id,
             pieces=pieces,
             upload=upload,
@@ -155,7 +156,7 @@ class FileController(Controller):
     async def list_files(
         self,
         *,
-        conversation_id: UuidConversationId,
+        conversation_id: ConversationId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
         state: State,
@@ -167,7 +168,7 @@ class FileController(Controller):
         return await files.list_page(
             conn,
             request.user,
-            conversation_id,
+            parse_conversation_ref(conversation_id),
             limit=limit,
             page_cursor=cursor_,
             settings=state.settings,
@@ -177,7 +178,7 @@ class FileController(Controller):
     async def patch_file(
         self,
         *,
-        conversation_id: UuidConversationId,
+        conversation_id: ConversationId,
         file_id: FileId,
         data: JSONBody[FilePatch],
         conn: ConnectionDependency,
@@ -186,19 +187,24 @@ class FileController(Controller):
     ) -> FileInfo:
         """Replace a file's metadata."""
         return await files.set_metadata(
-            conn, request.user, conversation_id, file_id, patch=data, settings=state.settings
+            conn,
+            request.user,
+            parse_conversation_ref(conversation_id),
+            file_id,
+            patch=data,
+            settings=state.settings,
         )
 
     @get("/{file_id:str}", responses=PROBLEM_RESPONSES)
     async def get_file(
         self,
-        conversation_id: UuidConversationId,
+        conversation_id: ConversationId,
         file_id: FileId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
     ) -> FileInfo:
         """A file's metadata."""
-        return await files.get(conn, request.user, conversation_id, file_id)
+        return await files.get(conn, request.user, parse_conversation_ref(conversation_id), file_id)
 
     @get(
         "/{file_id:str}/content",
@@ -209,7 +215,7 @@ class FileController(Controller):
     )
     async def download_file(
         self,
-        conversation_id: UuidConversationId,
+        conversation_id: ConversationId,
         file_id: FileId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
@@ -218,7 +224,9 @@ class FileController(Controller):
         """The file's bytes, streamed, with its Content-Type, a download Content-Disposition
         and its SHA-256 as ETag. Honours If-None-Match (304), Range (206, one range) and
         If-Range."""
-        download = await files.open_download(conn, request.user, conversation_id, file_id)
+        download = await files.open_download(
+            conn, request.user, parse_conversation_ref(conversation_id), file_id
+        )
         found = download.file
         if downloads.not_modified(request.headers.get("if-none-match"), found):
             return Response(b"", status_code=304, headers={"ETag": downloads.etag(found)})
@@ -239,10 +247,10 @@ class FileController(Controller):
     @delete("/{file_id:str}", status_code=204, responses=PROBLEM_RESPONSES)
     async def delete_file(
         self,
-        conversation_id: UuidConversationId,
+        conversation_id: ConversationId,
         file_id: FileId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
     ) -> None:
         """Delete a file; its bytes go when no other file has the same content."""
-        await files.delete(conn, request.user, conversation_id, file_id)
+        await files.delete(conn, request.user, parse_conversation_ref(conversation_id), file_id)

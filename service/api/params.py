@@ -32,7 +32,6 @@ ConversationId = Annotated[
         "application gave it (e.g. `ext:session-42`).",
     ),
 ]
-UuidConversationId = Annotated[UUID, PathParameter(description="The conversation's id (a UUID).")]
 MessageId = Annotated[UUID, PathParameter(description="The message's id (a UUID).")]
 # Its bounds are settings: service.api.openapi.complete documents them.
 Limit = Annotated[int | None, QueryParameter(description="Page size.")]

@@ -19,11 +19,12 @@ from service.core import cursor
 from service.core.attachments import FILE_FIELD, Upload
 from service.core.errors import Conflict, NotFound, TooLarge, conversation_not_found
 from service.core.principal import Principal, Scope
+from service.core.refs import ConversationRef, ExternalRef
 from service.core.schemas import FileInfo, FilePage, FilePatch
 from service.core.settings import Settings
 from service.core.validation import check_metadata, page_size, reject_nul
 from service.db.pool import Connection
-from service.history.conversations import check_quota, require, usage_of
+from service.history.conversations import check_quota, find, require, resolve, usage_of
 from service.history.spool import spooled
 from service.store import conversations, files
 from service.store.files import CHUNKS_PER_READ, Download
@@ -75,6 +76,7 @@ async def _lock_or_create(
     digest: files.Digest,
     upload: Upload,
     may_create: bool,
+    external_id: str | None,
 ) -> tuple[files.LockedForFile, int, bool]:
     """(the locked conversation, the blob keeping the content, whether this created the
     conversation). Every upload and delete locks the conversation, then the content, then its
@@ -90,7 +92,11 @@ async def _lock_or_create(
         return locked, kept, False
     user_id, visitor_hash = principal.new_conversation_owner(upload.user_id, field="user_id")
     if not await conversations.create_if_missing(
-        conn, conversation_id=conversation_id, user_id=user_id, visitor_hash=visitor_hash
+        conn,
+        conversation_id=conversation_id,
+        user_id=user_id,
+        visitor_hash=visitor_hash,
+        external_id=external_id,
     ):
         # Locking it now would take it after the content: undo, and lock it first.
         raise _CreatedMeanwhile
@@ -110,6 +116,7 @@ async def _store(
     digest: files.Digest,
     settings: Settings,
     may_create: bool,
+    external_id: str | None,
 ) -> FileInfo:
     """Stream the pieces into a new blob and attach it as a file, creating the conversation
     when it is missing and ``may_create``, all in one transaction: a failure anywhere (a 413,
@@ -125,6 +132,7 @@ async def _store(
             digest=digest,
             upload=upload,
             may_create=may_create,
+            external_id=external_id,
         )
         if upload.user_id is not None and upload.user_id != locked.user_id:
             # As for an append: naming another user than the conversation's is a conflict,
@@ -162,10 +170,20 @@ async def _store(
         return attached
 
 
+async def _target(
+    conn: Connection, principal: Principal, ref: ConversationRef, user_id: str | None
+) -> tuple[UUID, str | None]:
+    """(the conversation an upload goes to, the external id to create it with when new)."""
+    if not isinstance(ref, ExternalRef):
+        return ref, None
+    found = await find(conn, ref, principal.scope(), user_id=user_id)
+    return (found, None) if found is not None else (uuid.uuid4(), ref.external_id)
+
+
 async def upload(
     connect: Connect,
     principal: Principal,
-    conversation_id: UUID,
+    ref: ConversationRef,
     *,
     file_id: UUID | None,
     pieces: AsyncIterable[bytes],
@@ -180,8 +198,11 @@ async def upload(
 
     Someone else's conversation is refused before any byte is read; then the whole body is
     read to a temporary file with no connection held, then stored in one transaction."""
-    async with connect() as conn:
-        await _refuse_others(conn, conversation_id, principal.scope())
+    if not isinstance(ref, ExternalRef):
+        # An external id names the caller's own conversation, or one to create: nothing to
+        # refuse before the body (a key's user_id may come after the file).
+        async with connect() as conn:
+            await _refuse_others(conn, ref, principal.scope())
     received = spooled(
         _bounded(pieces, settings),
         idle_seconds=settings.upload_idle_seconds,
@@ -194,6 +215,7 @@ async def upload(
         reject_nul(upload.user_id, "user_id")
         for may_create in (True, False):
             digest = files.Digest()
+            conversation_id, external_id = await _target(conn, principal, ref, upload.user_id)
             try:
                 created = await _store(
                     conn,
@@ -205,6 +227,7 @@ async def upload(
                     digest=digest,
                     settings=settings,
                     may_create=may_create,
+                    external_id=external_id,
                 )
             except _CreatedMeanwhile:
                 continue
@@ -224,7 +247,7 @@ async def _refuse_others(conn: Connection, conversation_id: UUID, scope: Scope) 
         raise conversation_not_found(conversation_id)
 
 
-async def find(
+async def find_file(
     conn: Connection, principal: Principal, conversation_id: UUID, file_id: UUID
 ) -> FileInfo | None:
     return await files.get(
@@ -233,9 +256,10 @@ async def find(
 
 
 async def get(
-    conn: Connection, principal: Principal, conversation_id: UUID, file_id: UUID
+    conn: Connection, principal: Principal, ref: ConversationRef, file_id: UUID
 ) -> FileInfo:
-    found = await find(conn, principal, conversation_id, file_id)
+    conversation_id = await resolve(conn, ref, principal.scope())
+    found = await find_file(conn, principal, conversation_id, file_id)
     if found is None:
         raise _file_not_found(file_id)
     return found
@@ -244,7 +268,7 @@ async def get(
 async def list_page(
     conn: Connection,
     principal: Principal,
-    conversation_id: UUID,
+    ref: ConversationRef,
     *,
     limit: int | None,
     page_cursor: str | None,
@@ -253,6 +277,7 @@ async def list_page(
     """Oldest first, from ``page_cursor`` (a previous page's next_cursor) on."""
     size = page_size(limit, settings)
     scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
     after_created_at, after_id = cursor.decode(page_cursor, start=cursor.START_ASCENDING)
     rows = await files.list_files(
         conn,
@@ -272,7 +297,7 @@ async def list_page(
 async def set_metadata(
     conn: Connection,
     principal: Principal,
-    conversation_id: UUID,
+    ref: ConversationRef,
     file_id: UUID,
     *,
     patch: FilePatch,
@@ -281,6 +306,7 @@ async def set_metadata(
     """The file with its metadata replaced."""
     check_metadata(patch.metadata, "metadata", settings)
     scope = principal.scope()
+    conversation_id = await resolve(conn, ref, scope)
     updated = await files.set_metadata(
         conn, conversation_id=conversation_id, file_id=file_id, scope=scope, metadata=patch.metadata
     )
@@ -291,9 +317,10 @@ async def set_metadata(
 
 
 async def open_download(
-    conn: Connection, principal: Principal, conversation_id: UUID, file_id: UUID
+    conn: Connection, principal: Principal, ref: ConversationRef, file_id: UUID
 ) -> Download:
     """The file and where its bytes are, for ``content``."""
+    conversation_id = await resolve(conn, ref, principal.scope())
     found = await files.get_for_download(
         conn, conversation_id=conversation_id, file_id=file_id, scope=principal.scope()
     )
@@ -328,9 +355,10 @@ async def content(
 
 
 async def delete(
-    conn: Connection, principal: Principal, conversation_id: UUID, file_id: UUID
+    conn: Connection, principal: Principal, ref: ConversationRef, file_id: UUID
 ) -> None:
     """The file; its bytes go (by trigger) when no other file has the same content."""
+    conversation_id = await resolve(conn, ref, principal.scope())
     deleted = await files.delete(
         conn, conversation_id=conversation_id, file_id=file_id, scope=principal.scope()
     )

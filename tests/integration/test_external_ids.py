@@ -168,3 +168,27 @@ async def test_a_claim_that_would_clash_external_ids_moves_nothing(
     await client.delete("/v1/conversations/ext:onboarding", headers=ALICE)
     claimed = await client.post("/v1/users/alice/claim", json=claim, headers=ALICE)
     assert claimed.json() == {"claimed": 2}
+
+
+async def test_files_by_external_id_and_an_upload_creating_the_conversation(
+    client: Client, db: psycopg.Connection
+) -> None:
+    url = "/v1/conversations/ext:form-9/files"
+    uploaded = await client.post(
+        url, files={"file": ("id.pdf", b"%PDF-1.7", "application/pdf")}, data={"user_id": "u9"}
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    row = db.execute(
+        "SELECT id, user_id FROM conversations WHERE external_id = 'form-9'"
+    ).fetchone()
+    assert row is not None and (str(row[0]), row[1]) == (uploaded.json()["conversation_id"], "u9")
+    file_id = uploaded.json()["id"]
+    assert [f["id"] for f in (await client.get(url)).json()["items"]] == [file_id]
+    assert (await client.get(f"{url}/{file_id}/content")).content == b"%PDF-1.7"
+    assert (await client.get(f"{url}/{file_id}")).json()["filename"] == "id.pdf"
+    assert (await client.delete(f"{url}/{file_id}")).status_code == 204
+    # The next turn lands in the same conversation.
+    appended = await client.post(
+        "/v1/conversations/ext:form-9/messages", json={**messages_body("hi"), "user_id": "u9"}
+    )
+    assert appended.json()["items"][0]["conversation_id"] == uploaded.json()["conversation_id"]
