@@ -11,13 +11,14 @@ and to read the log (the hub).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from service.api.openapi import PROBLEM_RESPONSES
 from service.api.params import (
@@ -37,15 +38,49 @@ STREAM_HEADERS = {
     # Proxies (nginx) must pass each event on at once rather than buffer the response.
     "X-Accel-Buffering": "no",
 }
-STREAM_RESPONSES = {
-    **PROBLEM_RESPONSES,
-    200: ResponseSpec(
-        data_container=str,
-        media_type=MEDIA_TYPE,
-        description='Server-Sent Events, until the client leaves (README "Live updates")',
-        generate_examples=False,
-    ),
-}
+
+
+class ConversationEvent(Struct, kw_only=True):
+    """One event of a conversation's stream, as a Server-Sent Events parser reads it."""
+
+    event: Literal[
+        "message.created",
+        "message.updated",
+        "message.deleted",
+        "conversation.updated",
+        "conversation.deleted",
+        "reset",
+    ]
+    # JSON: a Message, a Conversation, {id, conversation_id, seq}, {id} or {reason}.
+    data: str
+    # The event's seq in the conversation's log: send it back as Last-Event-ID.
+    id: Annotated[str, Meta(pattern="^[0-9]+$")] | UnsetType = UNSET
+    retry: int | UnsetType = UNSET
+
+
+class OwnerEvent(Struct, kw_only=True):
+    """One event of an owner's stream, as a Server-Sent Events parser reads it."""
+
+    event: Literal[
+        "ready", "conversation.created", "conversation.updated", "conversation.deleted", "reset"
+    ]
+    # JSON: a Conversation, {id}, {reason} or {}.
+    data: str
+    retry: int | UnsetType = UNSET
+
+
+def stream_responses(event: type[Struct]) -> dict[int, ResponseSpec]:
+    """The stream's 200: each event described as OpenAPI (before 3.2) describes a stream's."""
+    return {
+        **PROBLEM_RESPONSES,
+        200: ResponseSpec(
+            data_container=event,
+            media_type=MEDIA_TYPE,
+            description='Server-Sent Events, until the client leaves (README "Live updates")',
+            generate_examples=False,
+        ),
+    }
+
 
 LastEventId = Annotated[
     str | None,
@@ -83,7 +118,7 @@ class EventController(Controller):
 
     @get(
         "/conversations/{conversation_id:str}/events",
-        responses=STREAM_RESPONSES,
+        responses=stream_responses(ConversationEvent),
     )
     async def conversation_events(
         self,
@@ -108,7 +143,7 @@ class EventController(Controller):
         hub: live.Hub = state.hub
         return stream(hub.conversation_frames(found, start, reset=reset))
 
-    @get("/events", responses=STREAM_RESPONSES)
+    @get("/events", responses=stream_responses(OwnerEvent))
     async def owner_events(
         self,
         *,

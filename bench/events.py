@@ -1,0 +1,250 @@
+"""Event delivery (README "Live updates"): from an append's 201 to the event at a subscriber,
+p50 and p99, with 1, 100 and 1,000 subscribers per worker (two workers: twice as many streams);
+the appends' own rate while every append fans out, next to the rate without subscribers; and
+the memory an idle subscriber costs a worker.
+
+    python -m bench.events [--subscribers 1,100,1000] [--appends 200] [--seconds 10]
+
+Subscribers are raw asyncio connections that only look for each event's `id:` line, so the
+client (on the same machine as the server and PostgreSQL) costs as little as it can. Writes
+bench/events_results.json; `python -m bench.report` puts it into REPORT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from statistics import quantiles
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+
+from bench import dataset, servers
+from service.core.principal import ALL_PERMISSIONS
+from service.db import migrations
+from service.history import keys
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "events_results.json"
+WORKERS = 2
+WRITERS = 8
+EVENT_ID = re.compile(rb"id: (\d+)\n")
+
+
+class Subscribers:
+    """Streams of conversations, recording when each event id arrives on each."""
+
+    def __init__(self, base: str, key: str) -> None:
+        parts = urlsplit(base)
+        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._key = key
+        self.arrivals: dict[tuple[str, int], list[float]] = defaultdict(list)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._writers: list[asyncio.StreamWriter] = []
+        self.open = 0
+
+    async def add(self, conversation_id: str) -> None:
+        reader, writer = await asyncio.open_connection(self._host, self._port)
+        writer.write(
+            f"GET /v1/conversations/{conversation_id}/events HTTP/1.1\r\nHost: bench\r\n"
+            f"Authorization: Bearer {self._key}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(head.decode(errors="replace"))
+        self._writers.append(writer)
+        self.open += 1
+        self._tasks.append(asyncio.create_task(self._read(conversation_id, reader)))
+
+    async def _read(self, conversation_id: str, reader: asyncio.StreamReader) -> None:
+        tail = b""
+        while chunk := await reader.read(65536):
+            now = time.perf_counter()
+            text = tail + chunk
+            for match in EVENT_ID.finditer(text):
+                self.arrivals[(conversation_id, int(match[1]))].append(now)
+            # An id line split over two reads is found in the next one.
+            tail = text[-32:] if not text.endswith(b"\n\n") else b""
+
+    async def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._writers.clear()
+        self.open = 0
+        self.arrivals.clear()
+
+
+async def append(client: httpx.AsyncClient, conversation_id: str) -> int:
+    response = await client.post(
+        f"/v1/conversations/{conversation_id}/messages",
+        json={"messages": [{"role": "user", "content": "The quick brown fox. " * 10}]},
+    )
+    response.raise_for_status()
+    seq: int = response.json()["items"][0]["seq"]
+    return seq
+
+
+def rss_mib(server: servers.Server) -> float:
+    total = 0.0
+    for pid in servers._children(server.process.pid):
+        status = Path(f"/proc/{pid}/status").read_text()
+        if b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            continue
+        total += int(status.split("VmRSS:")[1].split()[0]) / 1024
+    return total
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    cuts = quantiles(values, n=100, method="inclusive")
+    return {"p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000, "max_ms": max(values) * 1000}
+
+
+async def delivery(
+    server: servers.Server, key: str, per_worker: int, appends: int
+) -> dict[str, Any]:
+    """Latency from 201 to each subscriber, all subscribed to one conversation."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as client:
+        conversation_id = str(uuid.uuid4())
+        await append(client, conversation_id)
+        subscribers = Subscribers(server.url, key)
+        before = rss_mib(server)
+        for start in range(0, per_worker * WORKERS, 100):
+            batch = range(start, min(start + 100, per_worker * WORKERS))
+            await asyncio.gather(*(subscribers.add(conversation_id) for _ in batch))
+        await asyncio.sleep(2)
+        idle = rss_mib(server)
+        answered: dict[int, float] = {}
+        for _ in range(appends):
+            seq = await append(client, conversation_id)
+            answered[seq] = time.perf_counter()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2)
+        latencies = [
+            arrival - answered[seq]
+            for (_, seq), arrivals in subscribers.arrivals.items()
+            if seq in answered
+            for arrival in arrivals
+        ]
+        expected = len(answered) * subscribers.open
+        await subscribers.close()
+    return {
+        "subscribers_per_worker": per_worker,
+        "streams": per_worker * WORKERS,
+        "appends": appends,
+        "delivered": len(latencies),
+        "expected": expected,
+        **percentiles(latencies),
+        "idle_rss_kib_per_subscriber": (idle - before) * 1024 / (per_worker * WORKERS),
+    }
+
+
+async def append_rate(
+    server: servers.Server, key: str, per_worker: int, seconds: float
+) -> dict[str, Any]:
+    """Appends per second of WRITERS concurrent writers, each on its own conversation, while
+    ``per_worker`` subscribers per worker (spread over those conversations) get every one."""
+    headers = {"Authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=WRITERS)
+    async with httpx.AsyncClient(
+        base_url=server.url, headers=headers, timeout=60, limits=limits
+    ) as client:
+        conversations = [str(uuid.uuid4()) for _ in range(WRITERS)]
+        for conversation_id in conversations:
+            await append(client, conversation_id)
+        subscribers = Subscribers(server.url, key)
+        for index in range(per_worker * WORKERS):
+            await subscribers.add(conversations[index % WRITERS])
+        await asyncio.sleep(1)
+        done = 0
+        end = time.perf_counter() + seconds
+
+        async def writer(conversation_id: str) -> None:
+            nonlocal done
+            while time.perf_counter() < end:
+                await append(client, conversation_id)
+                done += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(writer(c) for c in conversations))
+        elapsed = time.perf_counter() - started
+        delivered = sum(len(a) for a in subscribers.arrivals.values())
+        await subscribers.close()
+    return {
+        "subscribers_per_worker": per_worker,
+        "appends_per_second": done / elapsed,
+        "events_delivered": delivered,
+    }
+
+
+async def _key(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        return await keys.issue(conn, name="events-benchmark", permissions=ALL_PERMISSIONS)
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.events", description=__doc__)
+    parser.add_argument("--subscribers", default="1,100,1000", help="per worker, comma-separated")
+    parser.add_argument("--appends", type=int, default=200, help="per latency measurement")
+    parser.add_argument("--seconds", type=float, default=10, help="per rate measurement")
+    args = parser.parse_args(argv)
+    counts = [int(count) for count in args.subscribers.split(",")]
+    # Thousands of streams: the client's sockets, and the workers' (they inherit the limit).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
+    started = time.time()
+    results: dict[str, Any] = {
+        "command": " ".join(["python -m bench.events", *(argv or sys.argv[1:])]),
+        "workers": WORKERS,
+        "writers": WRITERS,
+    }
+    with dataset.server(os.environ.get("DATABASE_URL")) as url:
+        migrations.apply(url)
+        key = asyncio.run(_key(url))
+        env = {
+            "DATABASE_URL": url,
+            "CHATKEEP_LOG_LEVEL": "warning",
+            "CHATKEEP_KEY_REQUESTS_PER_MINUTE": "0",
+        }
+        with servers.serving(servers.chatkeep(WORKERS), env, "/health/ready") as server:
+            results["delivery"] = []
+            for count in counts:
+                row = asyncio.run(delivery(server, key, count, args.appends))
+                print(f"bench: delivery {row}", flush=True)
+                results["delivery"].append(row)
+            results["rate"] = []
+            for count in (0, counts[-1]):
+                row = asyncio.run(append_rate(server, key, count, args.seconds))
+                print(f"bench: append rate {row}", flush=True)
+                results["rate"].append(row)
+    results["machine_note"] = (
+        "one 2-core machine for the server, PostgreSQL and the client, shared with other "
+        "engineers' work while this ran"
+    )
+    results["total_seconds"] = time.time() - started
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"bench: wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
