@@ -296,6 +296,7 @@ async def test_the_window_reads_as_many_rows_whatever_the_history_length(
 
 
 async def test_token_counts_travel_in_exports_and_older_exports_get_the_estimate(
+    *,
     client: Client,
     database_url: str,
     db: psycopg.Connection,
