@@ -1,9 +1,8 @@
 """The client's tests run against the in-memory fake and against a real ``chatkeep serve``.
 
-The real server runs once per test session on a database of its own, cloned from the migrated
-template of tests/integration/conftest.py (whose hooks choose the PostgreSQL server: the one
-DATABASE_URL or PGHOST names, else a throwaway one). Tests share it, so each uses ids, user ids
-and prompt names of its own.
+The real server runs once per test session on a database of its own, on the PostgreSQL server
+tests/integration/conftest.py's hooks choose (the one DATABASE_URL or PGHOST names, else a
+throwaway one). Tests share it, so each uses ids, user ids and prompt names of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from pytest_postgresql import factories
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
 
@@ -21,14 +21,19 @@ from backends import BACKENDS, Backend, LiveServer, fake_backend, server_backend
 from chatkeep_client import Chatkeep
 from service.core.principal import ALL_PERMISSIONS
 from tests.helpers import JWT_SECRET, create_key
-from tests.integration.conftest import (
-    postgresql_server,
-    pytest_configure,
-    pytest_unconfigure,
-)
+
+# The hooks choose the PostgreSQL server (pytest-postgresql's options); they run once however
+# many conftests carry them.
+from tests.integration.conftest import migrate_template, pytest_configure, pytest_unconfigure
 from tests.live import live_service
 
-__all__ = ["postgresql_server", "pytest_configure", "pytest_unconfigure"]
+__all__ = ["pytest_configure", "pytest_unconfigure"]
+
+# A migrated template of the client tests' own: tests/integration's fixtures are not visible
+# here, and a second instance of its session fixture would create its template twice.
+client_postgresql_server = factories.postgresql_noproc(
+    dbname="chatkeep_client_tests", load=[migrate_template]
+)
 
 # The real server's settings: every way in (keys, user tokens, visitors, accounts), and no rate
 # limit that a whole test session of one user could run into.
@@ -42,25 +47,21 @@ SERVER_SETTINGS = {
 
 
 @pytest.fixture(scope="session")
-def live_server(postgresql_server: NoopExecutor) -> Iterator[LiveServer]:
+def live_server(client_postgresql_server: NoopExecutor) -> Iterator[LiveServer]:
     """One real server for the session, on a database cloned from the migrated template."""
+    pg = client_postgresql_server
     janitor = DatabaseJanitor(
-        user=postgresql_server.user,
-        host=postgresql_server.host,
-        port=postgresql_server.port,
+        user=pg.user,
+        host=pg.host,
+        port=pg.port,
         dbname=f"chatkeep_client_{uuid.uuid4().hex[:8]}",
-        template_dbname=postgresql_server.template_dbname,
-        maintenance_dbname=postgresql_server.maintenance_dbname,
-        password=postgresql_server.password,
+        template_dbname=pg.template_dbname,
+        maintenance_dbname=pg.maintenance_dbname,
+        password=pg.password,
     )
+    password = f":{quote(pg.password, safe='')}" if pg.password else ""
+    database_url = f"postgresql://{pg.user}{password}@{pg.host}:{pg.port}/{janitor.dbname}"
     with janitor:
-        password = (
-            f":{quote(postgresql_server.password, safe='')}" if postgresql_server.password else ""
-        )
-        database_url = (
-            f"postgresql://{postgresql_server.user}{password}@{postgresql_server.host}:"
-            f"{postgresql_server.port}/{janitor.dbname}"
-        )
         api_key = asyncio.run(create_key(database_url, ALL_PERMISSIONS))
         with live_service(database_url, **SERVER_SETTINGS) as (base_url, _):
             yield LiveServer(base_url, api_key, database_url)
