@@ -127,6 +127,7 @@ def test_update_replaces_and_patch_metadata_merges(ck: Chatkeep) -> None:
 def test_stale_versions_are_refused_and_current_ones_pass(ck: Chatkeep) -> None:
     created = ck.conversations.create()
     moved = ck.conversations.patch_metadata(created.id, {"a": 1}, if_match=created.version)
+    assert (created.version, moved.version) == (1, 2)
     for write in (
         lambda: ck.conversations.patch_metadata(created.id, {"b": 2}, if_match=created.version),
         lambda: ck.conversations.update(created.id, title="x", if_match=created.version),
@@ -156,6 +157,22 @@ def test_malformed_if_match_is_invalid_input(ck: Chatkeep) -> None:
     with pytest.raises(InvalidInput) as raised:
         ck.conversations.update(created.id, title="x", if_match='W/"1"')
     assert raised.value.field == "If-Match"
+
+
+def test_an_external_id_two_owners_use_is_ambiguous_for_a_key(backend: Backend) -> None:
+    shared = ext(unique("shared-"))
+    ann, ben = unique("ann-"), unique("ben-")
+    for user_id in (ann, ben):
+        backend.as_user(user_id).messages.append(shared, [{"role": "user", "content": user_id}])
+    with pytest.raises(Conflict) as raised:
+        backend.client.conversations.get(shared)
+    assert raised.value.field == "conversation_id"
+    # Naming the user in an append picks that user's.
+    appended = backend.client.messages.append(
+        shared, [{"role": "assistant", "content": "for ben"}], user_id=ben
+    )
+    assert contents(backend.as_user(ben).messages.list(shared).items) == [ben, "for ben"]
+    assert appended.items[0].seq == 2
 
 
 def test_delete_and_delete_many(ck: Chatkeep) -> None:

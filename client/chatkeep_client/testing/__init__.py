@@ -13,7 +13,8 @@ requests are answered by a ``FakeServer`` in memory: the same methods, results a
 naming the field, ...). client/tests/test_contract.py runs one suite against the fake and a
 real server, so the two agree. Pass ``server=`` to share one store between clients (a sync and
 an async one, say). The fake keeps the service's default limits; it does not count quotas or
-rate limits, and takes any token with a ``sub`` (it has no secret to check signatures).
+rate limits, its API key holds every permission, and it takes any token with a ``sub`` and an
+``exp`` to come as that user's (it has no secret to check signatures with).
 """
 
 from __future__ import annotations
