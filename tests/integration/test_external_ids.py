@@ -181,7 +181,8 @@ async def test_files_by_external_id_and_an_upload_creating_the_conversation(
     row = db.execute(
         "SELECT id, user_id FROM conversations WHERE external_id = 'form-9'"
     ).fetchone()
-    assert row is not None and (str(row[0]), row[1]) == (uploaded.json()["conversation_id"], "u9")
+    assert row is not None
+    assert (str(row[0]), row[1]) == (uploaded.json()["conversation_id"], "u9")
     file_id = uploaded.json()["id"]
     assert [f["id"] for f in (await client.get(url)).json()["items"]] == [file_id]
     assert (await client.get(f"{url}/{file_id}/content")).content == b"%PDF-1.7"
