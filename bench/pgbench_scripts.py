@@ -46,6 +46,31 @@ def read_growing(size: int) -> str:
     return latest(f"md5('grow-{size}')::uuid")
 
 
+# The data set's messages are 400 ASCII bytes, 100 tokens by the estimate: this budget holds the
+# latest 50, the page size the other reads use.
+WINDOW_TOKENS = 5000
+
+
+def window(conversation: str, max_tokens: int = WINDOW_TOKENS) -> str:
+    """The context window statement as GET ...?max_tokens= runs it (no prompt, no system)."""
+    settings = Settings()
+    values = {
+        "conversation_id": conversation,
+        **TRUSTED,
+        "before_seq": str(NO_UPPER_BOUND),
+        "max_tokens": str(max_tokens),
+        "reserved_tokens": "0",
+        "include_system": "false",
+        "max_rows": str(settings.max_page),
+        "max_bytes": str(settings.max_page_bytes),
+    }
+    return statement("context.window", values) + ";\n"
+
+
+def window_growing(size: int) -> str:
+    return window(f"md5('grow-{size}')::uuid")
+
+
 def list_for_user(users: int) -> str:
     updated_at, last_id = START
     values = {

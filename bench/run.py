@@ -28,6 +28,8 @@ READ_CONCURRENCY = [1, 16, 64]
 WRITE_CONCURRENCY = 16
 LIST_CONCURRENCY = 16
 GROWTH_CONCURRENCY = 1
+# History lengths the context window (f) is read at, when the run has them.
+WINDOW_SIZES = (100, 1_000_000)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,18 @@ def workloads(shape: dataset.Shape) -> tuple[list[Workload], list[Workload]]:
             [dataset.derived_id("grow-", size)],
         )
         for size in shape.growth
+    ]
+    # The context window next to the latest 50: the same 50 messages, chosen by their tokens.
+    reads += [
+        Workload(
+            f"f: max_tokens {pgbench_scripts.WINDOW_TOKENS} of {size:,}, c{GROWTH_CONCURRENCY}",
+            "window",
+            GROWTH_CONCURRENCY,
+            pgbench_scripts.window_growing(size),
+            [dataset.derived_id("grow-", size)],
+        )
+        for size in shape.growth
+        if size in WINDOW_SIZES
     ]
     writes = [
         Workload(

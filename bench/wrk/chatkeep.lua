@@ -1,12 +1,14 @@
--- wrk script for every HTTP workload: wrk ... -s chatkeep.lua URL -- MODE IDS_FILE TOKEN USERS
+-- wrk script for every HTTP workload:
+--   wrk ... -s chatkeep.lua URL -- MODE IDS_FILE TOKEN USERS [MAX_TOKENS]
 --   read   GET the latest 50 messages of a random conversation
+--   window GET the context window of MAX_TOKENS (default 5000) of a random conversation
 --   list   GET a random user's 20 most recently updated conversations
 --   append POST a 2-message turn to a random conversation
 --   batch  POST 100 messages to a random conversation
 -- done() prints one line "BENCH_JSON {...}" for the driver to parse.
 
 local ids = {}
-local mode, headers, users
+local mode, headers, users, max_tokens
 local turn, batch
 
 local function message(role, i)
@@ -30,6 +32,7 @@ function init(args)
   end
   headers = { ["Authorization"] = "Bearer " .. args[3], ["Content-Type"] = "application/json" }
   users = tonumber(args[4])
+  max_tokens = args[5] or "5000"
   turn, batch = body(2), body(100)
   math.randomseed(os.time() + tonumber(tostring(ids):match("0x(%x+)") or "0", 16))
 end
@@ -38,6 +41,9 @@ function request()
   local id = ids[math.random(#ids)]
   if mode == "read" then
     return wrk.format("GET", "/v1/conversations/" .. id .. "/messages?limit=50", headers)
+  elseif mode == "window" then
+    return wrk.format(
+      "GET", "/v1/conversations/" .. id .. "/messages?max_tokens=" .. max_tokens, headers)
   elseif mode == "list" then
     local user = "user-" .. math.random(0, users - 1)
     return wrk.format("GET", "/v1/conversations?limit=20&user_id=" .. user, headers)

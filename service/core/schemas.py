@@ -49,7 +49,7 @@ Tokens = Annotated[
         ge=0,
         le=2**31 - 1,
         description="The message's token count by the model's own tokenizer; when left out, "
-        "the service estimates it (README \"The context window\").",
+        'the service estimates it (README "The context window").',
     ),
 ]
 ExpiresAt = Annotated[
