@@ -193,6 +193,43 @@ async def append_rate(
     }
 
 
+# One message appended as an append does (the conversation's counters move in the statement).
+APPEND_ONE = """
+WITH c AS (
+    UPDATE conversations SET last_seq = last_seq + 1, message_count = message_count + 1,
+                             version = version + 1, updated_at = now()
+    WHERE id = $1 RETURNING last_seq
+)
+INSERT INTO messages (conversation_id, seq, id, role, content)
+SELECT $1, last_seq, gen_random_uuid(), 'user', 'The quick brown fox. ' FROM c
+"""
+EVENT_TRIGGERS = ("messages_events_added",)
+
+
+async def trigger_cost_us(url: str, count: int = 2000) -> dict[str, float]:
+    """Median microseconds of a one-message append (its own transaction) with the event log's
+    trigger, and with it disabled: what logging and notifying costs a write."""
+    conn = await asyncpg.connect(url)
+    try:
+        conversation_id = uuid.uuid4()
+        await conn.execute("INSERT INTO conversations (id) VALUES ($1)", conversation_id)
+        medians = {}
+        for label, state in (("with_events_us", "ENABLE"), ("without_events_us", "DISABLE")):
+            for trigger in EVENT_TRIGGERS:
+                await conn.execute(f"ALTER TABLE messages {state} TRIGGER {trigger}")
+            timings = []
+            for _ in range(count):
+                started = time.perf_counter()
+                await conn.execute(APPEND_ONE, conversation_id)
+                timings.append((time.perf_counter() - started) * 1e6)
+            medians[label] = quantiles(timings, n=2)[0]
+        for trigger in EVENT_TRIGGERS:
+            await conn.execute(f"ALTER TABLE messages ENABLE TRIGGER {trigger}")
+        return medians
+    finally:
+        await conn.close()
+
+
 async def _key(url: str) -> str:
     conn = await asyncpg.connect(url)
     try:
@@ -220,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     with dataset.server(os.environ.get("DATABASE_URL")) as url:
         migrations.apply(url)
         key = asyncio.run(_key(url))
+        results["append_statement"] = asyncio.run(trigger_cost_us(url))
+        print(f"bench: one append's statement {results['append_statement']}", flush=True)
         env = {
             "DATABASE_URL": url,
             "CHATKEEP_LOG_LEVEL": "warning",
