@@ -42,9 +42,10 @@ FileId = Annotated[UUID, PathParameter(description="The file's id (a UUID).")]
 Filename = Annotated[
     str | None,
     QueryParameter(
-        description="The file's name, required for a raw upload (multipart sends its own). Its "
-        "last path component is kept: at most 255 characters, no control characters, a last "
-        "path component that is not blank. Described as required: a form sending it is fine.",
+        description="The file's name, required for a raw upload (a form's file part has its "
+        "own; when sent with a form too, this one names the file). Its last path component is "
+        "kept: at most 255 characters, no control characters, a last path component that is "
+        "not blank. Described as required: a form sending it is fine.",
         required=True,
         min_length=1,
         max_length=MAX_FILENAME,
@@ -78,9 +79,11 @@ async def _file_pieces(
 ) -> AsyncIterator[bytes]:
     """The file's bytes from the body, raw or multipart, filling in ``upload``. The request's
     headers are checked when the first piece is asked for: after the upload operation has
-    found the conversation, so a missing one is a 404 whatever the headers say."""
+    checked the conversation, so someone else's is a 404 whatever the headers say."""
     boundary = multipart_boundary(request.headers.get("content-type", ""))
     pieces: AsyncIterator[bytes]
+    # With a form, ``?filename=`` is optional; when sent, it names the file.
+    named: str | None = None
     if boundary is None:
         upload.filename = clean_filename(filename)
         upload.content_type = clean_content_type(request.headers.get("content-type"))
@@ -95,8 +98,11 @@ async def _file_pieces(
         pieces = multipart_file(
             body, boundary, upload, max_metadata_bytes=settings.max_metadata_bytes
         )
+        named = None if filename is None else clean_filename(filename)
     async for piece in pieces:
         yield piece
+    if named is not None:
+        upload.filename = named
 
 
 def _connect(state: State) -> Connect:

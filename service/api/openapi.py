@@ -203,6 +203,62 @@ def _conditional(document: dict[str, Any]) -> None:
     content["application/merge-patch+json"] = content["application/json"]
 
 
+UPLOAD = "/v1/conversations/{conversation_id}/files"
+
+
+def _upload_body(document: dict[str, Any], settings: Settings) -> None:
+    """The upload reads its body itself (a stream): its two shapes, for Litestar derives
+    neither. The form's `metadata` is a JSON object sent as a text field."""
+    metadata = {
+        "type": "object",
+        "propertyNames": {"pattern": NO_NUL},
+        "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
+        "description": f"The file's metadata: a JSON object of at most "
+        f"{settings.max_metadata_bytes} bytes (over that: 413), nested at most "
+        f"{MAX_METADATA_DEPTH} levels deep; `{{}}` when left out.",
+    }
+    user_id = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 255,
+        "pattern": NO_NUL,
+        "description": "For a key: the user owning the conversation when this upload creates "
+        "it (another user than an existing conversation's: 409).",
+    }
+    form = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "string",
+                "format": "binary",
+                "description": "The file; its name and type come from the part's "
+                "Content-Disposition and Content-Type.",
+            },
+            "metadata": metadata,
+            "user_id": user_id,
+        },
+        "additionalProperties": False,
+    }
+    document["paths"][UPLOAD]["post"]["requestBody"] = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": form,
+                "encoding": {"metadata": {"contentType": "application/json"}},
+            },
+            "application/octet-stream": {
+                "schema": {
+                    "type": "string",
+                    "format": "binary",
+                    "description": "The file's bytes (any Content-Type: the file's), "
+                    "named by `filename`.",
+                },
+            },
+        },
+    }
+
+
 def _parameters(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for path_item in document["paths"].values():
         for operation in path_item.values():
@@ -215,6 +271,7 @@ def complete(document: dict[str, Any], settings: Settings) -> None:
     components = document["components"]["schemas"]
     components["JsonValue"] = _json_value()
     _conditional(document)
+    _upload_body(document, settings)
     for body in REQUEST_BODIES:
         if body.__name__ in components:
             _body_schema(components[body.__name__], body, settings)

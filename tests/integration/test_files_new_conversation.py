@@ -81,7 +81,7 @@ async def test_an_upload_creates_the_conversation_owned_by_the_uploader(  # noqa
 ) -> None:
     headers = headers or bearer(api_key)
     conversation_id = str(uuid.uuid4())
-    created = await upload(anonymous_client, conversation_id, headers=headers, **fields)
+    created = await upload(anonymous_client, conversation_id, b"form", headers, **fields)
     assert created.status_code == 201, created.text
     assert created.json()["conversation_id"] == conversation_id
     assert owner(db, conversation_id) == expected
@@ -244,6 +244,19 @@ async def test_metadata_round_trips_everywhere(client: Client) -> None:
     assert (await upload(client, conversation_id, b"plain")).json()["metadata"] == {}
     raw = await client.post(files_url(conversation_id), params={"filename": "r"}, content=b"r")
     assert raw.json()["metadata"] == {}
+    # With a form, ?filename= is optional; when sent, it is checked and names the file.
+    named = await client.post(
+        files_url(conversation_id),
+        params={"filename": "C:\\scans\\named.pdf"},
+        files={"file": ("part.pdf", b"n", "application/pdf")},
+    )
+    assert named.json()["filename"] == "named.pdf"
+    bad_name = await client.post(
+        files_url(conversation_id),
+        params={"filename": "a\tb"},
+        files={"file": ("part.pdf", b"n", "application/pdf")},
+    )
+    assert_problem(bad_name, 422, "filename")
 
     replaced = await client.patch(file_url, json={"metadata": {"field": "visa"}})
     assert replaced.status_code == 200, replaced.text
@@ -305,3 +318,20 @@ async def test_patching_a_missing_or_someone_elses_file_is_a_404(
     assert_problem(await anonymous_client.patch(missing, json=body, headers=ALICE), 404, "file_id")
     gone = f"{files_url(str(uuid.uuid4()))}/{stored['id']}"
     assert_problem(await anonymous_client.patch(gone, json=body, headers=ALICE), 404)
+
+
+async def test_the_openapi_document_shows_the_uploads_form_and_the_patch(client: Client) -> None:
+    paths = (await client.get("/schema/openapi.json")).json()["paths"]
+    files = paths["/v1/conversations/{conversation_id}/files"]["post"]
+    form = files["requestBody"]["content"]["multipart/form-data"]
+    assert form["schema"]["required"] == ["file"]
+    fields = form["schema"]["properties"]
+    assert fields["metadata"]["type"] == "object"
+    assert "200 bytes" in fields["metadata"]["description"]
+    assert fields["user_id"]["maxLength"] == 255
+    assert form["encoding"]["metadata"]["contentType"] == "application/json"
+    assert "application/octet-stream" in files["requestBody"]["content"]
+    patch = paths["/v1/conversations/{conversation_id}/files/{file_id}"]["patch"]
+    assert patch["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/FilePatch"
+    }
