@@ -121,7 +121,8 @@ async def sizes(url: str) -> dict[str, str]:
             "pg_size_pretty(pg_relation_size('messages_search_vector')) AS search_vector_index, "
             "pg_size_pretty(pg_relation_size('messages_content_trigrams')) AS trigram_index"
         )
-        return dict(row)
+        assert row is not None  # a SELECT without FROM returns its row
+        return {key: str(value) for key, value in row.items()}
     finally:
         await conn.close()
 

@@ -12,8 +12,8 @@ CREATE EXTENSION IF NOT EXISTS pg_trgm;
 -- identifiers as they are), kept up to date by PostgreSQL on every insert and content update.
 -- Only the first 100,000 characters: a tsvector holds at most 1 MB of lexemes, and content up
 -- to the size limit must always be storable; the substring match still covers all of it.
--- Adding a stored generated column rewrites the table once (about a minute per million
--- messages on a small machine, bench/REPORT.md "Search"), under an exclusive lock.
+-- Adding a stored generated column rewrites the table once, under an exclusive lock (40 s to
+-- 3 minutes per million messages on a 2-core machine, bench/REPORT.md "Search").
 ALTER TABLE messages ADD COLUMN search_vector tsvector
     GENERATED ALWAYS AS (to_tsvector('english'::regconfig, left(content, 100000))) STORED;
 
