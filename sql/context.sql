@@ -25,10 +25,13 @@ WHERE p.name = :name AND p.retired_at IS NULL;
 --              (system messages included) carry :max_bytes of content and metadata, as in the
 --              history pages of messages.sql;
 --   'left_out' at most one: the newest message that did not fit, so older history exists.
--- A window function cannot stop a scan (a running sum over the history would read all of it),
--- so the walk is recursive: each step is one probe of the primary key for the next older
--- message, carrying the running sums, and the walk ends at the first message that does not
--- fit. Its cost follows the window's length, whatever the history's.
+-- A window function cannot stop a scan by itself (a running sum over the history would read
+-- all of it), so the newest :scan_rows messages come from one backward range scan of the
+-- primary key with a window sum over them, as a history page does; only when all of them fit
+-- does the walk go on, recursively, one probe of the primary key per older message, carrying
+-- the running sums, until the first message that does not fit. The cost follows the window's
+-- length, whatever the history's: a window of fewer than :scan_rows messages costs what a page
+-- of that many does.
 WITH RECURSIVE allowed AS (
     SELECT EXISTS (
         SELECT 1 FROM conversations c
@@ -45,24 +48,39 @@ WITH RECURSIVE allowed AS (
       AND m.seq < :before_seq
     ORDER BY m.seq
     LIMIT :max_rows
-), fixed AS (
+), fixed AS MATERIALIZED (
     SELECT :reserved_tokens::bigint + coalesce(sum(tokens), 0) AS tokens,
            coalesce(sum(bytes), 0) AS bytes
     FROM system
-), walk AS (
-    (
+), head AS (
+    SELECT newest.*,
+           row_number() OVER newer_first AS n,
+           fixed.tokens + sum(newest.tokens) OVER newer_first AS running_tokens,
+           fixed.bytes + sum(newest.bytes) OVER newer_first AS running_bytes
+    FROM fixed, (
         SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
                m.created_at, m.external_id, m.tokens, m.status,
-               1 AS n,
-               fixed.tokens + m.tokens AS running_tokens,
-               fixed.bytes + octet_length(m.content) + pg_column_size(m.metadata) AS running_bytes,
-               fixed.tokens + m.tokens <= :max_tokens::bigint AND fixed.bytes < :max_bytes AS fits
-        FROM fixed, messages m
+               octet_length(m.content) + pg_column_size(m.metadata) AS bytes
+        FROM messages m
         WHERE (SELECT ok FROM allowed)
           AND m.conversation_id = :conversation_id AND m.seq < :before_seq
           AND NOT (:include_system::boolean AND m.role = 'system')
         ORDER BY m.seq DESC
-        LIMIT 1
+        LIMIT :scan_rows
+    ) newest
+    WINDOW newer_first AS (ORDER BY newest.seq DESC)
+), scanned AS (
+    SELECT head.*,
+           running_tokens <= :max_tokens::bigint AND n <= :max_rows
+               AND running_bytes - bytes < :max_bytes AS fits
+    FROM head
+), walk AS (
+    -- Beyond the scan: from its oldest message, when the scan was full and all of it fits.
+    (
+        SELECT id, conversation_id, seq, role, content, topic, metadata, created_at,
+               external_id, tokens, status, n, running_tokens, running_bytes, fits
+        FROM scanned
+        WHERE n = :scan_rows AND fits
     )
     UNION ALL
     (
@@ -86,6 +104,15 @@ WITH RECURSIVE allowed AS (
         ) older
         WHERE walk.fits
     )
+), walked AS (
+    SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+           tokens, status, n, fits
+    FROM scanned
+    UNION ALL
+    SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
+           tokens, status, n, fits
+    FROM walk
+    WHERE n > :scan_rows
 )
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id, tokens,
        status, kind
@@ -94,8 +121,11 @@ FROM (
            tokens, status, 'system' AS kind
     FROM system
     UNION ALL
+    -- The sums only grow going back, so what fits is a run of the newest: the window, then
+    -- the first that does not fit (the scan may have read further; those are not returned).
     SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
            tokens, status, CASE WHEN fits THEN 'window' ELSE 'left_out' END
-    FROM walk
+    FROM walked
+    WHERE fits OR n = (SELECT min(n) FROM walked WHERE NOT fits)
 ) found
 ORDER BY kind <> 'system', seq;

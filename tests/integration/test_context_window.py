@@ -102,6 +102,20 @@ async def test_before_ends_the_window_below_a_seq(client: Client) -> None:
     assert (contents(body), body["next_cursor"]) == (["3", "4"], 3)
 
 
+async def test_a_window_longer_than_the_first_scan_walks_on(client: Client) -> None:
+    """The newest 51 come from one range scan, the rest one by one: the seam is invisible."""
+    _, url = new_conversation()
+    await append(client, url, *(said(str(n), 1) for n in range(1, 101)))
+    await append(client, url, *(said(str(n), 1) for n in range(101, 121)))
+    for budget in (50, 51, 52, 100):
+        body = await window(client, url, max_tokens=budget)
+        newest = [str(n) for n in range(121 - budget, 121)]
+        assert (contents(body), body["tokens"]) == (newest, budget)
+        assert (body["truncated"], body["next_cursor"]) == (True, 121 - budget)
+    everything = await window(client, url, max_tokens=1000)
+    assert (len(everything["items"]), everything["truncated"]) == (120, False)
+
+
 async def test_system_messages_come_first_and_count_against_the_budget(client: Client) -> None:
     _, url = new_conversation()
     await append(
@@ -242,6 +256,7 @@ async def messages_read(database_url: str, conversation_id: uuid.UUID, **params:
         "reserved_tokens": 0,
         "max_rows": 1000,
         "max_bytes": 4 * 1024 * 1024,
+        "scan_rows": 51,
     } | params
     conn = await asyncpg.connect(database_url)
     try:
@@ -266,10 +281,11 @@ async def messages_read(database_url: str, conversation_id: uuid.UUID, **params:
 async def test_the_window_reads_as_many_rows_whatever_the_history_length(
     database_url: str, db: psycopg.Connection
 ) -> None:
-    """Cost flat in history length, by rows examined (not by timing): 20 messages and 20,000
-    give the same plan work for the same window."""
-    read = {}
-    for length in (20, 20_000):
+    """Cost flat in history length, by rows examined (not by timing): 200 messages and 20,000
+    give the same plan work for the same window, whether it fits the first range scan (51
+    rows, as a page of 50 reads) or walks on beyond it (one probe per message)."""
+    read: dict[int, dict[tuple[int, bool], int]] = {}
+    for length in (200, 20_000):
         conversation_id = uuid.uuid4()
         db.execute(
             "INSERT INTO conversations (id, last_seq, message_count) VALUES (%s, %s, %s)",
@@ -281,18 +297,24 @@ async def test_the_window_reads_as_many_rows_whatever_the_history_length(
             "ELSE 'user' END, repeat('word', 5) FROM generate_series(1, %s) g",
             (conversation_id, length, length),
         )
-        # Every message is 5 tokens: a budget of 40 holds 8 of them.
-        read[length, False] = await messages_read(
-            database_url, conversation_id, max_tokens=40, include_system=False
-        )
-        read[length, True] = await messages_read(
-            database_url, conversation_id, max_tokens=40, include_system=True
-        )
-    # Plain: 8 in the window, the 9th that does not fit.
-    assert read[20, False] == read[20_000, False] == 9
-    # The two system messages, then 6 in the window and the 7th; the walk skips system
-    # messages, and neither of them lies among the newest.
-    assert read[20, True] == read[20_000, True] == 2 + 7
+        db.execute("ANALYZE messages")
+        # Every message is 5 tokens.
+        read[length] = {
+            (budget, system): await messages_read(
+                database_url, conversation_id, max_tokens=budget, include_system=system
+            )
+            for budget in (40, 500)
+            for system in (False, True)
+        }
+    assert read[200] == read[20_000]
+    # 8 messages fit 40 tokens: the scan's 51 rows hold them and the 9th.
+    assert read[200][40, False] == 51
+    # 100 fit 500: the scan's 51, then 49 probes and the 101st that does not fit.
+    assert read[200][500, False] == 101
+    # The two system messages (neither among the newest) come from their own index; the walk
+    # skips them.
+    assert read[200][40, True] == 2 + 51
+    assert read[200][500, True] == 2 + 99
 
 
 async def test_token_counts_travel_in_exports_and_older_exports_get_the_estimate(
