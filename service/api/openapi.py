@@ -241,7 +241,8 @@ def _upload_body(document: dict[str, Any], settings: Settings) -> None:
         "additionalProperties": False,
     }
     document["paths"][UPLOAD]["post"]["requestBody"] = {
-        "required": True,
+        # No body at all is a raw upload of an empty file.
+        "required": False,
         "content": {
             "multipart/form-data": {
                 "schema": form,
