@@ -19,7 +19,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 
 from service.core import errors
 from service.core.msgspec_errors import field_of
-from service.db.errors import DATABASE_ERRORS
+from service.db.errors import DATABASE_ERRORS, ROLLED_BACK
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,9 @@ def from_database(exc: Exception) -> ProblemDetailsException:
         return problem(409, "Conflict", "the id is already taken", exc.constraint_name)
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):
         return problem(422, "Invalid input", exc.args[0] if exc.args else str(exc))
+    if isinstance(exc, ROLLED_BACK):
+        log.warning("transaction rolled back: %s", exc)
+        return from_domain(errors.Unavailable("concurrent writes collided; retry shortly"))
     log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
     return from_domain(errors.Unavailable("the database is unavailable; retry shortly"))
 

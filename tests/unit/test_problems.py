@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
-from service.api.problems import HeadersTooLarge, from_domain
+from service.api.problems import HeadersTooLarge, from_database, from_domain
 from service.core import errors
 
 
@@ -16,6 +17,7 @@ from service.core import errors
         (errors.Forbidden("x"), 403, "Forbidden"),
         (errors.conversation_not_found("c1"), 404, "Not found"),
         (errors.Conflict("x"), 409, "Conflict"),
+        (errors.PreconditionFailed("x"), 412, "Precondition failed"),
         (errors.TooLarge("x"), 413, "Content too large"),
         (errors.RangeNotSatisfiable("x", size=10), 416, "Range not satisfiable"),
         (errors.InvalidInput("x"), 422, "Invalid input"),
@@ -55,3 +57,13 @@ def test_problems_carry_the_headers_http_wants(
     error: errors.ChatkeepError, headers: dict[str, str] | None
 ) -> None:
     assert from_domain(error).headers == headers
+
+
+@pytest.mark.parametrize(
+    "error", [asyncpg.DeadlockDetectedError("deadlock"), asyncpg.SerializationError("conflict")]
+)
+def test_a_rolled_back_transaction_is_a_503_to_retry(error: Exception) -> None:
+    problem = from_database(error)
+    assert problem.status_code == 503
+    assert problem.headers is not None
+    assert "Retry-After" in problem.headers
