@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import re
 import resource
@@ -22,6 +23,9 @@ import sys
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 from statistics import quantiles
 from typing import Any
@@ -29,6 +33,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import uvloop
 
 from bench import dataset, servers
 from service.core.principal import ALL_PERMISSIONS
@@ -39,6 +44,8 @@ HERE = Path(__file__).parent
 RESULTS = HERE / "events_results.json"
 WORKERS = 2
 WRITERS = 8
+# Appends a second while latency is measured: a busy conversation (a reply streamed in).
+PACE_SECONDS = 0.2
 EVENT_ID = re.compile(rb"id: (\d+)\n")
 
 
@@ -90,6 +97,49 @@ class Subscribers:
         self.arrivals.clear()
 
 
+def _subscribe(base: str, key: str, conversations: list[str], count: int, pipe: Connection) -> None:
+    """In a process of its own: open ``count`` streams over ``conversations``, say "ready",
+    record arrivals until told to stop, then send them back."""
+
+    async def follow() -> None:
+        subscribers = Subscribers(base, key)
+        for start in range(0, count, 100):
+            batch = range(start, min(start + 100, count))
+            await asyncio.gather(
+                *(subscribers.add(conversations[index % len(conversations)]) for index in batch)
+            )
+        pipe.send("ready")
+        await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
+        arrivals = dict(subscribers.arrivals)
+        await subscribers.close()
+        pipe.send(arrivals)
+
+    uvloop.run(follow())
+
+
+@contextmanager
+def subscribed(
+    base: str, key: str, conversations: list[str], count: int
+) -> Iterator[dict[tuple[str, int], list[float]]]:
+    """``count`` subscribers in another process (so reading them does not slow the writers in
+    this one); the dict yielded holds their arrivals once the block has ended. Both processes
+    read the same monotonic clock."""
+    ours, theirs = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=_subscribe, args=(base, key, conversations, count, theirs)
+    )
+    process.start()
+    arrivals: dict[tuple[str, int], list[float]] = {}
+    try:
+        if ours.recv() != "ready":
+            raise RuntimeError("the subscribers did not start")
+        yield arrivals
+    finally:
+        ours.send("stop")
+        arrivals.update(ours.recv())
+        process.join(60)
+
+
 async def append(client: httpx.AsyncClient, conversation_id: str) -> int:
     response = await client.post(
         f"/v1/conversations/{conversation_id}/messages",
@@ -123,35 +173,32 @@ async def delivery(
     async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as client:
         conversation_id = str(uuid.uuid4())
         await append(client, conversation_id)
-        subscribers = Subscribers(server.url, key)
         before = rss_mib(server)
-        for start in range(0, per_worker * WORKERS, 100):
-            batch = range(start, min(start + 100, per_worker * WORKERS))
-            await asyncio.gather(*(subscribers.add(conversation_id) for _ in batch))
-        await asyncio.sleep(2)
-        idle = rss_mib(server)
         answered: dict[int, float] = {}
-        for _ in range(appends):
-            seq = await append(client, conversation_id)
-            answered[seq] = time.perf_counter()
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(2)
-        latencies = [
-            arrival - answered[seq]
-            for (_, seq), arrivals in subscribers.arrivals.items()
-            if seq in answered
-            for arrival in arrivals
-        ]
-        expected = len(answered) * subscribers.open
-        await subscribers.close()
+        streams = per_worker * WORKERS
+        with subscribed(server.url, key, [conversation_id], streams) as arrivals:
+            await asyncio.sleep(2)
+            idle = rss_mib(server)
+            for _ in range(appends):
+                seq = await append(client, conversation_id)
+                answered[seq] = time.perf_counter()
+                await asyncio.sleep(PACE_SECONDS)
+            await asyncio.sleep(2)
+    latencies = [
+        arrival - answered[seq]
+        for (_, seq), times in arrivals.items()
+        if seq in answered
+        for arrival in times
+    ]
     return {
         "subscribers_per_worker": per_worker,
-        "streams": per_worker * WORKERS,
+        "streams": streams,
         "appends": appends,
+        "appends_per_second": 1 / PACE_SECONDS,
         "delivered": len(latencies),
-        "expected": expected,
+        "expected": len(answered) * streams,
         **percentiles(latencies),
-        "idle_rss_kib_per_subscriber": (idle - before) * 1024 / (per_worker * WORKERS),
+        "idle_rss_kib_per_subscriber": (idle - before) * 1024 / streams,
     }
 
 
@@ -168,24 +215,20 @@ async def append_rate(
         conversations = [str(uuid.uuid4()) for _ in range(WRITERS)]
         for conversation_id in conversations:
             await append(client, conversation_id)
-        subscribers = Subscribers(server.url, key)
-        for index in range(per_worker * WORKERS):
-            await subscribers.add(conversations[index % WRITERS])
-        await asyncio.sleep(1)
         done = 0
-        end = time.perf_counter() + seconds
 
-        async def writer(conversation_id: str) -> None:
+        async def writer(conversation_id: str, end: float) -> None:
             nonlocal done
             while time.perf_counter() < end:
                 await append(client, conversation_id)
                 done += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(writer(c) for c in conversations))
-        elapsed = time.perf_counter() - started
-        delivered = sum(len(a) for a in subscribers.arrivals.values())
-        await subscribers.close()
+        with subscribed(server.url, key, conversations, per_worker * WORKERS) as arrivals:
+            await asyncio.sleep(1)
+            started = time.perf_counter()
+            await asyncio.gather(*(writer(c, started + seconds) for c in conversations))
+            elapsed = time.perf_counter() - started
+    delivered = sum(len(times) for times in arrivals.values())
     return {
         "subscribers_per_worker": per_worker,
         "appends_per_second": done / elapsed,
@@ -241,7 +284,7 @@ async def _key(url: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.events", description=__doc__)
     parser.add_argument("--subscribers", default="1,100,1000", help="per worker, comma-separated")
-    parser.add_argument("--appends", type=int, default=200, help="per latency measurement")
+    parser.add_argument("--appends", type=int, default=100, help="per latency measurement")
     parser.add_argument("--seconds", type=float, default=10, help="per rate measurement")
     args = parser.parse_args(argv)
     counts = [int(count) for count in args.subscribers.split(",")]
@@ -267,12 +310,12 @@ def main(argv: list[str] | None = None) -> int:
         with servers.serving(servers.chatkeep(WORKERS), env, "/health/ready") as server:
             results["delivery"] = []
             for count in counts:
-                row = asyncio.run(delivery(server, key, count, args.appends))
+                row = uvloop.run(delivery(server, key, count, args.appends))
                 print(f"bench: delivery {row}", flush=True)
                 results["delivery"].append(row)
             results["rate"] = []
             for count in (0, counts[-1]):
-                row = asyncio.run(append_rate(server, key, count, args.seconds))
+                row = uvloop.run(append_rate(server, key, count, args.seconds))
                 print(f"bench: append rate {row}", flush=True)
                 results["rate"].append(row)
     results["machine_note"] = (

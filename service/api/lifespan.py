@@ -58,6 +58,7 @@ def listener_lifespan(settings: Settings) -> Any:
             acquire_timeout=settings.pool_acquire_timeout,
         )
         hub = Hub(app.state.pool, settings)
+        hub.start()
         app.state.keyring, app.state.hub = keyring, hub
         listener = Listener(settings)
         listener.follow(keyring.channel())

@@ -90,10 +90,15 @@ def event_frame(conversation_id: UUID, event: LoggedEvent) -> bytes | None:
 
 
 class Subscriber:
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, deadline: float) -> None:
         self.buffer: asyncio.Queue[Frame | None] = asyncio.Queue(size)
+        # When the stream ends anyway (events_max_seconds), on the loop's clock.
+        self.deadline = deadline
+        # Whether it was given anything since the last heartbeat tick.
+        self.busy = False
 
     def give(self, item: Frame) -> None:
+        self.busy = True
         try:
             self.buffer.put_nowait(item)
         except asyncio.QueueFull:
@@ -128,7 +133,28 @@ class Hub:
         self._conversations: dict[UUID, Topic] = {}
         self._owners: dict[str, Topic] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._beating: asyncio.Task[None] | None = None
         self.closed = False
+
+    def start(self) -> None:
+        """Run the heartbeat (on the running loop) until ``close``."""
+        self._beating = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _beat(self) -> None:
+        """Every half heartbeat interval: a heartbeat to each stream given nothing since the
+        last tick, and the end of streams past their lifetime. One timer for the worker, rather
+        than one per stream re-armed at every event."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._settings.events_heartbeat_seconds / 2)
+            now = loop.time()
+            for topic in (*self._conversations.values(), *self._owners.values()):
+                for subscriber in list(topic.subscribers):
+                    if now >= subscriber.deadline:
+                        subscriber.close()
+                    elif not subscriber.busy:
+                        subscriber.give((0, HEARTBEAT))
+                    subscriber.busy = False
 
     # -- what the listener calls ------------------------------------------------------------
 
@@ -164,6 +190,8 @@ class Hub:
     def close(self) -> None:
         """End every stream (the worker is shutting down) and refuse new ones."""
         self.closed = True
+        if self._beating is not None:
+            self._beating.cancel()
         for topic in (*self._conversations.values(), *self._owners.values()):
             for subscriber in topic.subscribers:
                 subscriber.close()
@@ -228,7 +256,8 @@ class Hub:
 
     @contextlib.contextmanager
     def _subscribed(self, topics: dict[Any, Topic], key: Any) -> Any:
-        subscriber = Subscriber(self._settings.events_buffer)
+        deadline = asyncio.get_running_loop().time() + self._settings.events_max_seconds
+        subscriber = Subscriber(self._settings.events_buffer, deadline)
         topic = topics.setdefault(key, Topic())
         topic.subscribers.add(subscriber)
         if self.closed:
@@ -272,10 +301,14 @@ class Hub:
                 if len(logged) < PAGE:
                     break
             self._replayed(conversation_id, topic, position)
-            async for seq, data in self._live(subscriber):
-                if seq == 0 or seq > position:
-                    position = max(position, seq)
-                    yield data
+            async for frames in self._live(subscriber):
+                fresh = []
+                for seq, data in frames:
+                    if seq == 0 or seq > position:
+                        position = max(position, seq)
+                        fresh.append(data)
+                if fresh:
+                    yield b"".join(fresh)
 
     # -- owners -------------------------------------------------------------------------------
 
@@ -323,28 +356,24 @@ class Hub:
         with self._subscribed(self._owners, key) as (subscriber, _topic):
             yield b"retry: %d\n\n" % RETRY_MILLISECONDS
             yield frame("ready", {})
-            async for _seq, data in self._live(subscriber):
-                yield data
+            async for frames in self._live(subscriber):
+                yield b"".join(data for _seq, data in frames)
 
-    async def _live(self, subscriber: Subscriber) -> AsyncIterator[Frame]:
-        """What the hub hands the subscriber, with heartbeats while nothing comes, until closed
-        or ``events_max_seconds`` have passed."""
-        loop = asyncio.get_running_loop()
-        end = loop.time() + self._settings.events_max_seconds
+    async def _live(self, subscriber: Subscriber) -> AsyncIterator[list[Frame]]:
+        """What the hub hands the subscriber (heartbeats included), until it is closed: all that
+        waits at once, so a stream that fell behind catches up in few writes."""
         while True:
-            wait = min(self._settings.events_heartbeat_seconds, end - loop.time())
-            if wait <= 0:
+            item = await subscriber.buffer.get()
+            frames: list[Frame] = []
+            while item is not None:  # CLOSE
+                frames.append(item)
+                if subscriber.buffer.empty():
+                    break
+                item = subscriber.buffer.get_nowait()
+            if frames:
+                yield frames
+            if item is None:
                 return
-            try:
-                async with asyncio.timeout(wait):
-                    item = await subscriber.buffer.get()
-            except TimeoutError:
-                if loop.time() < end:
-                    yield 0, HEARTBEAT
-                continue
-            if item is CLOSE:
-                return
-            yield item
 
 
 # -- the operations the HTTP layer calls ---------------------------------------------------------
