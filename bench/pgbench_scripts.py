@@ -63,7 +63,6 @@ def window(conversation: str, max_tokens: int = WINDOW_TOKENS) -> str:
         "include_system": "false",
         "max_rows": str(settings.max_page),
         "max_bytes": str(settings.max_page_bytes),
-        "scan_rows": str(settings.default_page + 1),
     }
     return statement("context.window", values) + ";\n"
 

@@ -26,12 +26,14 @@ WHERE p.name = :name AND p.retired_at IS NULL;
 --              history pages of messages.sql;
 --   'left_out' at most one: the newest message that did not fit, so older history exists.
 -- A window function cannot stop a scan by itself (a running sum over the history would read
--- all of it), so the newest :scan_rows messages come from one backward range scan of the
--- primary key with a window sum over them, as a history page does; only when all of them fit
--- does the walk go on, recursively, one probe of the primary key per older message, carrying
--- the running sums, until the first message that does not fit. The cost follows the window's
--- length, whatever the history's: a window of fewer than :scan_rows messages costs what a page
--- of that many does.
+-- all of it), so the newest 51 messages (a default page and one more) come from one backward
+-- range scan of the primary key with a window sum over them, as a history page does; only when
+-- all of them fit does the walk go on, recursively, one probe of the primary key per older
+-- message, carrying the running sums, until the first message that does not fit. The cost
+-- follows the window's length, whatever the history's: a window of up to 50 messages costs
+-- what the latest 50 do. (51 is written out: with a parameter there, PostgreSQL's generic plan
+-- would look costlier than it is, and every call would be planned afresh, which costs more
+-- than running it.)
 WITH RECURSIVE allowed AS (
     SELECT EXISTS (
         SELECT 1 FROM conversations c
@@ -66,7 +68,7 @@ WITH RECURSIVE allowed AS (
           AND m.conversation_id = :conversation_id AND m.seq < :before_seq
           AND NOT (:include_system::boolean AND m.role = 'system')
         ORDER BY m.seq DESC
-        LIMIT :scan_rows
+        LIMIT 51
     ) newest
     WINDOW newer_first AS (ORDER BY newest.seq DESC)
 ), scanned AS (
@@ -80,7 +82,7 @@ WITH RECURSIVE allowed AS (
         SELECT id, conversation_id, seq, role, content, topic, metadata, created_at,
                external_id, tokens, status, n, running_tokens, running_bytes, fits
         FROM scanned
-        WHERE n = :scan_rows AND fits
+        WHERE n = 51 AND fits
     )
     UNION ALL
     (
@@ -112,7 +114,7 @@ WITH RECURSIVE allowed AS (
     SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
            tokens, status, n, fits
     FROM walk
-    WHERE n > :scan_rows
+    WHERE n > 51
 )
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id, tokens,
        status, kind

@@ -101,8 +101,6 @@ async def window(
         include_system=include_system,
         max_rows=settings.max_page,
         max_bytes=settings.max_page_bytes,
-        # As many as a default page, and one more that tells whether the window goes on.
-        scan_rows=settings.default_page + 1,
     )
     if not rows:
         await require(conn, conversation_id, scope)

@@ -39,11 +39,10 @@ async def window(
     include_system: bool,
     max_rows: int,
     max_bytes: int,
-    scan_rows: int,
 ) -> list[WindowRow]:
     """The conversation's system messages (with ``include_system``) and its newest messages
     below ``before_seq`` within the budget, in seq order, and the newest that did not fit. The
-    newest ``scan_rows`` are read in one range scan; beyond them, one probe per message."""
+    newest 51 are read in one range scan; beyond them, one probe per message."""
     rows = await queries().many(
         conn,
         "context.window",
@@ -54,7 +53,6 @@ async def window(
         include_system=include_system,
         max_rows=max_rows,
         max_bytes=max_bytes,
-        scan_rows=scan_rows,
         **scope,
     )
     # The first eleven columns are a Message; the twelfth is the row's kind.

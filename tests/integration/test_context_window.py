@@ -256,7 +256,6 @@ async def messages_read(database_url: str, conversation_id: uuid.UUID, **params:
         "reserved_tokens": 0,
         "max_rows": 1000,
         "max_bytes": 4 * 1024 * 1024,
-        "scan_rows": 51,
     } | params
     conn = await asyncpg.connect(database_url)
     try:
