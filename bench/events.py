@@ -319,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: append rate {row}", flush=True)
                 results["rate"].append(row)
     results["machine_note"] = (
-        "one 2-core machine for the server, PostgreSQL and the client, shared with other "
-        "engineers' work while this ran"
+        "One 2-core machine for the server, PostgreSQL and the clients, shared with other "
+        "engineers' work while this ran (load average about 4)"
     )
     results["total_seconds"] = time.time() - started
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
