@@ -53,7 +53,13 @@ ROLES = {
     "FunctionMessageChunk": "function",
 }
 # How a message without LangChain's metadata (another application's) reads back.
-TYPES = {"user": "human", "assistant": "ai", "system": "system", "tool": "tool"}
+TYPES = {
+    "user": "human",
+    "assistant": "ai",
+    "system": "system",
+    "tool": "tool",
+    "function": "function",
+}
 
 
 def to_chatkeep(message: BaseMessage, topic: str | None = None) -> dict[str, Any]:
@@ -90,10 +96,10 @@ def to_langchain(message: Message) -> BaseMessage:
         kind = TYPES.get(message.role, "chat")
         if kind == "chat":
             data["role"] = message.role
-        if message.role == "tool":
+        elif kind == "tool":
             data["tool_call_id"] = str(message.metadata.get("tool_call_id", ""))
-        if message.role == "function":
-            kind, data["name"] = "function", str(message.metadata.get("name", ""))
+        elif kind == "function":
+            data["name"] = str(message.metadata.get("name", ""))
     return messages_from_dict([{"type": kind, "data": data}])[0]
 
 

@@ -229,6 +229,7 @@ def test_another_applications_messages_read_by_their_role(server: Chatkeep) -> N
             {"role": "assistant", "content": "a"},
             {"role": "tool", "content": "t", "metadata": {"tool_call_id": "c9"}},
             {"role": "critic", "content": "c"},
+            {"role": "function", "content": "f", "metadata": {"name": "lookup"}},
         ],
     )
     read = ChatkeepChatMessageHistory(session, client=server).messages
@@ -238,12 +239,16 @@ def test_another_applications_messages_read_by_their_role(server: Chatkeep) -> N
         AIMessage,
         ToolMessage,
         ChatMessage,
+        FunctionMessage,
     ]
-    tool, critic = read[3], read[4]
+    tool, critic, function = read[3], read[4], read[5]
     assert isinstance(tool, ToolMessage)
     assert tool.tool_call_id == "c9"
     assert isinstance(critic, ChatMessage)
     assert critic.role == "critic"
+    assert isinstance(function, FunctionMessage)
+    assert function.name == "lookup"
+    assert read[1].id == str(server.messages.list(session).items[1].id)
 
 
 async def test_which_client_serves_which_methods() -> None:
