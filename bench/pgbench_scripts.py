@@ -104,6 +104,10 @@ def append(conversations: int, count: int) -> str:
             "topics": f"ARRAY(SELECT NULL::text {rows})",
             "metadata": 'ARRAY(SELECT \'{"citations": [{"url": "https://example.com/1"}]}\'::jsonb '
             f"{rows})",
+            "external_ids": f"ARRAY(SELECT NULL::text {rows})",
+            "statuses": f"ARRAY(SELECT 'complete'::text {rows})",
+            # Null: estimated by the insert trigger, as for an append that gives no counts.
+            "tokens": f"ARRAY(SELECT NULL::integer {rows})",
         },
     )
     return f"\\set n random(1, {conversations})\nBEGIN;\n{lock} \\gset\n{insert};\nCOMMIT;\n"
