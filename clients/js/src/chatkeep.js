@@ -788,12 +788,13 @@ export async function* parseEventStream(body, state = {}) {
   try {
     while (true) {
       const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      // A lone \r at the end may be the first half of \r\n: keep it for the next chunk.
-      const lines = buffer.split(/\r\n|\r(?!$)|\n/);
+      buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      // A \r ending a chunk may be the first half of \r\n: it ends its line only at the end.
+      const lines = buffer.split(done ? /\r\n|\r|\n/ : /\r\n|\r(?!$)|\n/);
+      // The last piece is a line not finished yet (at the end: an event cut off, dropped).
       buffer = lines.pop();
       for (const text of lines) yield* line(text);
+      if (done) break;
     }
   } finally {
     reader.releaseLock();
