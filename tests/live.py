@@ -59,14 +59,19 @@ def stop(process: subprocess.Popen[str]) -> str:
     return output
 
 
+def service_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a server on ``database_url`` with ``settings`` (CHATKEEP_<NAME>)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "CHATKEEP_LOG_LEVEL": "warning"}
+    env.update({f"CHATKEEP_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
 @contextmanager
 def live_service(database_url: str, **settings: str) -> Iterator[tuple[str, Any]]:
     """(base URL, process) of a real server on ``database_url``. The in-process test client
     runs requests one at a time, so concurrency, timeouts and signals need this."""
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "CHATKEEP_LOG_LEVEL": "warning"}
-    env.update({f"CHATKEEP_{name.upper()}": value for name, value in settings.items()})
-    process = serve(env, port)
+    process = serve(service_env(database_url, **settings), port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, process)

@@ -26,9 +26,13 @@ class HealthController(Controller):
         responses={503: ResponseSpec(Readiness, description="Not ready (the body says why)")},
     )
     async def ready(self, state: State) -> Response[Readiness]:
-        """Ready when PostgreSQL answers and has every migration this version ships; else 503."""
+        """Ready when PostgreSQL answers and has every migration this version ships, and the
+        instance is not shutting down (status "draining": README "Running several instances");
+        else 503."""
         settings: Settings = state.settings
-        readiness = await health.readiness(state.pool, settings.pool_acquire_timeout)
+        readiness = await health.readiness(
+            state.pool, settings.pool_acquire_timeout, draining=state.drain.draining
+        )
         if not readiness.database:
             return Response(
                 readiness, status_code=503, headers={"Retry-After": RETRY_AFTER_SECONDS}

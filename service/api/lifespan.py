@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
 
+from service.api.shutdown import Drain, drain_on_exit_signal
 from service.auth.keyring import KeyRing
 from service.core.settings import Settings
 from service.db.errors import UNAVAILABLE
@@ -64,7 +63,8 @@ def listener_lifespan(settings: Settings) -> Any:
         listener.follow(keyring.channel())
         listener.follow(hub.channel())
         following = asyncio.create_task(listener.run())
-        restore_signals = end_streams_on_exit_signal(hub)
+        app.state.drain = Drain()
+        restore_signals = drain_on_exit_signal(app.state.drain, hub, settings.drain_seconds)
         try:
             yield
         finally:
@@ -75,37 +75,6 @@ def listener_lifespan(settings: Settings) -> Any:
                 await following
 
     return open_listener
-
-
-def end_streams_on_exit_signal(hub: Hub) -> Callable[[], None]:
-    """Make SIGTERM and SIGINT end the event streams; returns what undoes it.
-
-    uvicorn waits for every open response to finish before it runs the lifespan's shutdown, and
-    an event stream does not finish by itself: so the signal that starts the shutdown ends them
-    (their clients reconnect, to another worker or instance, and resume). uvicorn's own handlers
-    stay in charge of the rest: each is called after ours."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    loop = asyncio.get_running_loop()
-    chained: dict[signal.Signals, tuple[Any, Any]] = {}
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(signum)
-        if not callable(previous):
-            continue
-
-        def end_streams(number: int, frame: Any, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(hub.close)
-            previous(number, frame)
-
-        signal.signal(signum, end_streams)
-        chained[signum] = (previous, end_streams)
-
-    def restore() -> None:
-        for signum, (previous, ours) in chained.items():
-            if signal.getsignal(signum) is ours:
-                signal.signal(signum, previous)
-
-    return restore
 
 
 async def provide_connection(state: State) -> AsyncIterator[Connection]:

@@ -279,7 +279,8 @@ class Liveness(Struct, kw_only=True):
 
 
 class Readiness(Struct, kw_only=True):
-    status: Literal["ready", "not ready"]
+    # "draining": shutting down (SIGTERM); a load balancer should stop sending requests.
+    status: Literal["ready", "not ready", "draining"]
     database: bool
     pending_migrations: list[str]
 
@@ -316,6 +317,19 @@ class AccessToken(Struct, kw_only=True):
     expires_in: int
     # The user id the token names (its sub): the owner of the conversations it creates.
     user_id: str
+
+
+class DemoLogin(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The demo chat's log-in (README "Demo chat"): any name, no password; the token names the
+    user ``demo:<username>``."""
+
+    username: Annotated[
+        str,
+        Meta(
+            pattern="^[A-Za-z0-9._-]{1,64}$",
+            description="1 to 64 letters, digits, `.`, `_` or `-`.",
+        ),
+    ]
 
 
 def same_json(stored: msgspec.Raw, value: Any) -> bool:

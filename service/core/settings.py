@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 from functools import cache
+from typing import Literal
 
 import msgspec
 from dotenv import dotenv_values
@@ -22,6 +23,8 @@ MIB = 1024 * KIB
 GIB = 1024 * MIB
 # HS256 keys shorter than the hash output are weak (RFC 7518, section 3.2).
 MIN_JWT_SECRET_LENGTH = 32
+# A metrics scraper's bearer token: long enough not to be guessed.
+MIN_METRICS_TOKEN_LENGTH = 16
 
 
 class SettingsError(ValueError):
@@ -43,9 +46,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds. How long a request waits for a free pool connection before it gets a 503.
     pool_acquire_timeout: float = 5.0
     connect_timeout: float = 5.0
+    # Read replicas (README "Read replicas"): comma-separated URLs, in DATABASE_URL's forms, of
+    # streaming replicas of the primary. Reads go to one when it has caught up with the caller.
+    replica_urls: str = ""
+    # Connections each worker may open to each replica.
+    replica_pool_max_size: int = 5
+    # Seconds a replica may be behind the primary and still serve reads that carry no token.
+    replica_max_lag_seconds: float = 5.0
+    # Seconds between two polls of how far the primary and each replica are (per worker).
+    replica_poll_seconds: float = 0.05
     # Client-side cap on one round trip; the server-side cap below cuts the statement itself.
     command_timeout: float = 30.0
     statement_timeout_ms: int = 15_000
+    # "transaction" when DATABASE_URL is a transaction pooler such as PgBouncer (README "Behind
+    # PgBouncer"): the pool then prepares no named statements and sets nothing at connect, and
+    # what needs a session of its own (LISTEN, the prune's lock, migrations, long exports)
+    # connects to direct_database_url. "session": DATABASE_URL keeps a session per connection.
+    pool_mode: Literal["session", "transaction"] = "session"
+    direct_database_url: str = ""
 
     max_content_bytes: int = 1 * MIB
     max_metadata_bytes: int = 64 * KIB
@@ -94,6 +112,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     account_token_seconds: int = 3600
     # Failed logins per minute of one username (per worker process); 0 switches it off.
     failed_logins_per_minute: int = 10
+    # Browser pages served by chatkeep (README "Operator console", "Demo chat"); off: 404.
+    # The demo issues user tokens to anyone who names a user: never on in production.
+    console: bool = False
+    demo: bool = False
 
     # Quotas: what one user, or one anonymous visitor, may own (conversations, and bytes of
     # message content, metadata and files), whoever writes it.
@@ -115,10 +137,23 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # checked again and long-lived connections spread over workers as they come and go.
     events_max_seconds: float = 3600.0
 
+    # Seconds a worker keeps serving after SIGTERM while /health/ready answers 503 "draining",
+    # so a load balancer takes the instance out before it stops accepting (README "Running
+    # several instances"); then in-flight requests finish and it exits. 0: stop accepting at once.
+    drain_seconds: float = 0.0
+
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
     log_level: str = "info"
+    # Observability (README "Observability"): log lines as text or one JSON object each;
+    # chatkeep's access log line per request; GET /metrics, answered only with this bearer
+    # token (empty: no /metrics, nothing counted per request); OpenTelemetry tracing when its
+    # packages are installed.
+    log_format: str = "text"
+    access_log: bool = True
+    metrics_token: str = ""
+    tracing: bool = False
 
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
@@ -130,6 +165,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         durations = {
             "pool_acquire_timeout": self.pool_acquire_timeout,
             "connect_timeout": self.connect_timeout,
+            "replica_max_lag_seconds": self.replica_max_lag_seconds,
+            "replica_poll_seconds": self.replica_poll_seconds,
             "command_timeout": self.command_timeout,
             "upload_idle_seconds": self.upload_idle_seconds,
             "upload_deadline_seconds": self.upload_deadline_seconds,
@@ -145,6 +182,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "pool_idle_lifetime",
             "visitor_retention_days",
             "prune_interval_seconds",
+            "drain_seconds",
             "failed_logins_per_minute",
             "requests_per_minute",
             "key_requests_per_minute",
@@ -156,6 +194,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             # 0 would mean "no timeout" to PostgreSQL, for statements and idle transactions.
             "statement_timeout_ms": self.statement_timeout_ms,
             "pool_max_size": self.pool_max_size,
+            "replica_pool_max_size": self.replica_pool_max_size,
             "pool_max_queries": self.pool_max_queries,
             "account_token_seconds": self.account_token_seconds,
             "max_content_bytes": self.max_content_bytes,
@@ -180,20 +219,52 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise SettingsError(f"{env_name(name)} must be at least 1, got {value}")
         if not 0 <= self.pool_min_size <= self.pool_max_size:
             raise SettingsError(f"{env_name('pool_min_size')} must be between 0 and pool_max_size")
+        self._check_pool_mode()
         if self.default_page > self.max_page:
             raise SettingsError(f"{env_name('default_page')} must not exceed max_page")
         if self.jwt_secret and len(self.jwt_secret) < MIN_JWT_SECRET_LENGTH:
             raise SettingsError(
                 f"{env_name('jwt_secret')} must be at least {MIN_JWT_SECRET_LENGTH} characters"
             )
+        self._check_observability()
         if self.accounts and not self.jwt_secret:
             raise SettingsError(
                 f"{env_name('accounts')} needs {env_name('jwt_secret')} to sign user tokens"
+            )
+        if self.demo and not (self.jwt_secret and self.allow_anonymous):
+            raise SettingsError(
+                f"{env_name('demo')} needs {env_name('jwt_secret')} (its log-in signs user "
+                f"tokens) and {env_name('allow_anonymous')} (its visitors chat anonymously)"
+            )
+
+    def _check_pool_mode(self) -> None:
+        if self.pool_mode == "transaction" and not self.direct_database_url:
+            raise SettingsError(
+                f"{env_name('pool_mode')}=transaction needs {env_name('direct_database_url')}: "
+                "LISTEN, the prune's lock and migrations cannot go through a transaction pooler"
+            )
+
+    @property
+    def session_database_url(self) -> str:
+        """Where a connection that needs its session to itself goes (not through a pooler)."""
+        return self.direct_database_url or self.database_url
+
+    def _check_observability(self) -> None:
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"{env_name('log_format')} must be text or json")
+        if self.metrics_token and len(self.metrics_token) < MIN_METRICS_TOKEN_LENGTH:
+            raise SettingsError(
+                f"{env_name('metrics_token')} must be at least {MIN_METRICS_TOKEN_LENGTH} "
+                "characters"
             )
 
     @property
     def cors_origin_list(self) -> list[str]:
         return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def replica_url_list(self) -> list[str]:
+        return [url.strip() for url in self.replica_urls.split(",") if url.strip()]
 
 
 def env_name(field: str) -> str:

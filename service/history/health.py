@@ -19,15 +19,20 @@ async def migration_status(conn: Connection) -> tuple[list[str], list[str]]:
     return applied, migrations.pending(set(applied))
 
 
-async def readiness(pool: asyncpg.Pool, wait: float) -> Readiness:
-    """Ready when a connection frees up within ``wait`` seconds and the schema is current."""
+async def readiness(pool: asyncpg.Pool, wait: float, *, draining: bool = False) -> Readiness:
+    """Ready when a connection frees up within ``wait`` seconds and the schema is current, and
+    the worker is not shutting down (``draining``: the body says so, whatever the database)."""
     try:
         async with pool.acquire(timeout=wait) as conn:
             _, missing = await migration_status(conn)
     except UNAVAILABLE:
-        return Readiness(status="not ready", database=False, pending_migrations=[])
+        database, missing = False, []
+    else:
+        database = True
     return Readiness(
-        status="not ready" if missing else "ready", database=True, pending_migrations=missing
+        status="draining" if draining else "ready" if database and not missing else "not ready",
+        database=database,
+        pending_migrations=missing,
     )
 
 
