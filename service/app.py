@@ -112,6 +112,8 @@ def cors(settings: Settings) -> CORSConfig | None:
             "Content-Type",
             "Range",
             "If-None-Match",
+            # Conditional writes (README "Conversation state and your own ids").
+            "If-Match",
             "Last-Event-ID",
             visitors.HEADER,
         ],

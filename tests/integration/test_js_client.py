@@ -15,9 +15,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from litestar.testing import AsyncTestClient
 
+from service.app import create_app
 from service.history import accounts
 from tests.helpers import JWT_SECRET
+from tests.integration.conftest import make_settings
 from tests.live import live_service
 
 CLIENT = Path(__file__).resolve().parents[2] / "clients" / "js"
@@ -122,3 +125,24 @@ def test_npm_pack_makes_a_package_that_installs_and_imports(tmp_path: Path) -> N
     assert "imported function" in run([NODE or "node", "main.js"], cwd=app)
     installed = app / "node_modules" / "@chatkeep" / "client"
     assert (installed / "src" / "chatkeep.d.ts").is_file()
+
+
+async def test_browsers_may_send_what_the_client_sends(database_url: str) -> None:
+    """A page on another origin sends the client's headers after a CORS preflight: the
+    credentials, If-Match (conditional writes), Last-Event-ID (resuming a stream), Range."""
+    origin = "https://app.example"
+    settings = make_settings(database_url, allow_anonymous="true", cors_origins=origin)
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        preflight = await client.options(
+            "/v1/conversations/00000000-0000-0000-0000-000000000000",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "authorization, content-type, if-match, "
+                "last-event-id, range, x-session-id",
+            },
+        )
+    assert preflight.status_code in (200, 204), preflight.text
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    for header in ("authorization", "if-match", "last-event-id", "range", "x-session-id"):
+        assert header in allowed, allowed
