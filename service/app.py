@@ -14,24 +14,34 @@ from litestar.openapi.spec import Components, Reference, SecurityRequirement, Se
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsPlugin
 from litestar.routes import HTTPRoute
 
-from service.api import problems
+from service.api import consistency, problems
 from service.api.accounts import AccountTokenController
 from service.api.authentication import Authenticate
+from service.api.consistency import (
+    provide_routed_connection,
+    replicas_lifespan,
+    send_consistency_token,
+)
 from service.api.conversation_lists import ConversationListController
 from service.api.conversations import ConversationController
+from service.api.demo import DemoLoginController
 from service.api.events import EventController
 from service.api.files import FileController
 from service.api.header_limits import limit_headers
 from service.api.health import HealthController
 from service.api.lifespan import listener_lifespan, pool_lifespan, provide_connection
 from service.api.messages import MessageController
+from service.api.metrics import metrics_lifespan, metrics_route
+from service.api.observe import Observe
 from service.api.openapi import CompletedJson, CompletedSwagger
+from service.api.pages import page_controller
 from service.api.prompts import PromptController
 from service.api.pruning import prune_lifespan
 from service.api.requests import BoundedRequest
 from service.api.search import SearchController
+from service.api.tracing import tracing_plugins
 from service.api.users import UserController
-from service.core import visitors
+from service.core import request_ids, visitors
 from service.core.settings import Settings, get_settings
 from service.db.queries import queries
 
@@ -116,8 +126,12 @@ def cors(settings: Settings) -> CORSConfig | None:
             "If-Match",
             "Last-Event-ID",
             visitors.HEADER,
+            request_ids.HEADER,
+            consistency.HEADER,
         ],
         expose_headers=[
+            request_ids.HEADER,
+            consistency.HEADER,
             "Retry-After",
             "WWW-Authenticate",
             "ETag",
@@ -135,21 +149,39 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "CHATKEEP_INSECURE_NO_AUTH is on: requests WITHOUT CREDENTIALS ACT AS A TRUSTED "
             "CALLER and can read and change every conversation. Local development only."
         )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             HealthController,
             api_v1(settings),
             # Public, and absent (404) unless accounts are on.
             *([AccountTokenController] if settings.accounts else []),
+            # For the operator's scraper (README "Observability"): 404 unless a token is set.
+            *([metrics_route(settings)] if settings.metrics_token else []),
+            # The browser pages (README "Operator console", "Demo chat"): 404 unless on.
+            *([page_controller("console")] if settings.console else []),
+            *([page_controller("demo"), DemoLoginController] if settings.demo else []),
         ],
-        dependencies={"conn": Provide(provide_connection)},
-        lifespan=[pool_lifespan(settings), listener_lifespan(settings), prune_lifespan(settings)],
+        # With read replicas, reads may take a replica's connection (README "Read replicas").
+        dependencies={
+            "conn": Provide(
+                provide_routed_connection if settings.replica_url_list else provide_connection
+            )
+        },
+        before_send=[send_consistency_token] if settings.replica_url_list else [],
+        lifespan=[
+            pool_lifespan(settings),
+            *([replicas_lifespan(settings)] if settings.replica_url_list else []),
+            listener_lifespan(settings),
+            prune_lifespan(settings),
+            metrics_lifespan(settings),
+        ],
         cors_config=cors(settings),
         state=State({"settings": settings}),
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(exception_to_problem_detail_map=problems.exception_map())
-            )
+            ),
+            *tracing_plugins(settings),
         ],
         exception_handlers={Exception: problems.unexpected},
         middleware=[limit_headers],
@@ -164,3 +196,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             components=Components(security_schemes=security_schemes(settings)),
         ),
     )
+    # Outermost, around routing and error handling: every response gets its request id and is
+    # counted, a 404 or a problem too (README "Observability").
+    app.asgi_handler = Observe(app.asgi_handler, settings)
+    return app

@@ -17,7 +17,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from service.core import errors
+from service.core import errors, metrics
 from service.core.msgspec_errors import field_of
 from service.db.errors import DATABASE_ERRORS, ROLLED_BACK
 
@@ -139,6 +139,7 @@ def from_recursion(exc: RecursionError) -> ProblemDetailsException:
 
 def from_database(exc: Exception) -> ProblemDetailsException:
     """The database refused or is unreachable: never a 500 the client cannot act on."""
+    metrics.DB_ERRORS.labels(type(exc).__name__).inc()
     if isinstance(exc, asyncpg.UniqueViolationError):
         return problem(409, "Conflict", "the id is already taken", exc.constraint_name)
     if isinstance(exc, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):

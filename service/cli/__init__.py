@@ -19,6 +19,8 @@ from service.cli import keys as keys_cli
 from service.cli import retention as retention_cli
 from service.cli import transfer as transfer_cli
 from service.cli import users as users_cli
+from service.cli.observability import metrics_directory
+from service.core import logs
 from service.core.settings import Settings, SettingsError, settings_from_env
 from service.db import migrations
 from service.db.dburl import DatabaseUrlError, redacted
@@ -36,9 +38,11 @@ class CommandError(Exception):
 
 
 def _database_url(settings: Settings) -> str:
-    """DATABASE_URL, else the embedded server `chatkeep serve` runs in the data directory."""
-    if settings.database_url:
-        return settings.database_url
+    """CHATKEEP_DIRECT_DATABASE_URL, else DATABASE_URL, else the embedded server `chatkeep
+    serve` runs in the data directory. Commands keep a session (migrations' locks, cursors,
+    the prune's lock): never through a transaction pooler."""
+    if settings.session_database_url:
+        return settings.session_database_url
     if running := EmbeddedPostgres(Path(settings.data_dir)).running_url():
         return running
     raise CommandError(
@@ -66,24 +70,29 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         )
     try:
         if embedded or args.migrate:
-            applied = migrations.apply(database_url)
+            applied = migrations.apply(settings.direct_database_url or database_url)
             print(f"chatkeep: migrations applied: {', '.join(applied) or 'none pending'}")
         # Workers are separate processes that read their settings from the environment.
         os.environ["DATABASE_URL"] = database_url
         # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exception so
         # that the embedded server below is stopped too.
         signal.signal(signal.SIGTERM, _exit_quietly)
-        uvicorn.run(
-            "service.app:create_app",
-            factory=True,
-            host=args.host or settings.host,
-            port=args.port or settings.port,
-            workers=args.workers or settings.workers,
-            log_level=settings.log_level,
-            loop="uvloop",
-            http="httptools",
-            proxy_headers=False,
-        )
+        workers = args.workers or settings.workers
+        with metrics_directory(settings, workers):
+            uvicorn.run(
+                "service.app:create_app",
+                factory=True,
+                host=args.host or settings.host,
+                port=args.port or settings.port,
+                workers=workers,
+                log_level=settings.log_level,
+                # chatkeep's own format and access log (service/api/observe.py), request ids.
+                log_config=logs.logging_config(settings),
+                access_log=False,
+                loop="uvloop",
+                http="httptools",
+                proxy_headers=False,
+            )
     finally:
         if embedded:
             embedded.stop()
@@ -213,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = settings_from_env()
+        if settings.log_format == "json":
+            logs.configure(settings)
         code: int = args.run(settings, args)
     except (CommandError, SettingsError, DatabaseUrlError, EmbeddedError) as exc:
         print(f"chatkeep: {exc}", file=sys.stderr)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from service.core.settings import Settings
 from service.db.pool import connect
-from service.transfer import SourceError, imports
+from service.transfer import SourceError, counters, imports
 from service.transfer.attachment_layout import Layout, LayoutError
 from service.transfer.export import export
 from service.transfer.report import Report
@@ -76,6 +76,17 @@ def add_import_arguments(parser: argparse.ArgumentParser) -> None:
         source.add_argument(
             "--dry-run", action="store_true", help="read and check everything, write nothing"
         )
+        _add_metrics_file(source)
+
+
+def _add_metrics_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="PATH",
+        help="when done, write the import and export counters here in Prometheus text format "
+        "(for node_exporter's textfile collector)",
+    )
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +95,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output", type=Path, help="write here instead of standard output", default=None
     )
+    _add_metrics_file(parser)
 
 
 def _progress_bar(
@@ -156,6 +168,10 @@ async def _import(database_url: str, settings: Settings, args: argparse.Namespac
         await conn.close()
     close()
     report.summary(sys.stdout, args.dry_run)
+    if not args.dry_run:
+        counters.count_import(report)
+    if args.metrics_file:
+        counters.write_textfile(args.metrics_file)
     return 1 if report.mismatches else 0
 
 
@@ -184,6 +200,9 @@ async def _export(database_url: str, settings: Settings, args: argparse.Namespac
                 end = await export(conn, out, user_id=args.user, conversation_id=args.conversation)
     finally:
         await conn.close()
+    counters.count_export(end)
+    if args.metrics_file:
+        counters.write_textfile(args.metrics_file)
     print(
         f"exported {end.conversations} conversations, {end.messages} messages, "
         f"{end.prompt_versions} prompt versions, {end.files} files",

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from service.core import metrics
 from service.core.errors import ChatkeepError, Unavailable
 from service.core.settings import Settings
 from service.db.dburl import asyncpg_dsn
@@ -71,6 +72,16 @@ def _server_settings(settings: Settings, application_name: str) -> dict[str, str
     }
 
 
+def _pooled_session(settings: Settings) -> dict[str, Any]:
+    """What the pool's connections ask for when they connect. Through a transaction pooler each
+    transaction may run on another server connection: no named (cached) prepared statements,
+    and no settings at start-up, which PgBouncer refuses (the role or database carries the
+    timeouts then: README "Behind PgBouncer")."""
+    if settings.pool_mode == "transaction":
+        return {"statement_cache_size": 0, "server_settings": {"application_name": "chatkeep"}}
+    return {"server_settings": _server_settings(settings, "chatkeep")}
+
+
 async def create_pool(settings: Settings, *, prewarm: bool = True) -> asyncpg.Pool:
     return await asyncpg.create_pool(
         asyncpg_dsn(settings.database_url),
@@ -82,7 +93,7 @@ async def create_pool(settings: Settings, *, prewarm: bool = True) -> asyncpg.Po
         command_timeout=settings.command_timeout,
         init=init_connection,
         reset=keep_session,
-        server_settings=_server_settings(settings, "chatkeep"),
+        **_pooled_session(settings),
     )
 
 
@@ -127,6 +138,12 @@ async def connected(
         await conn.close()
 
 
+# Requests of this process in checked_out waiting for a connection, by id() of the pool (the
+# metrics sample it; asyncpg pools cannot be weakly referenced). Plain ints: nothing on the hot
+# path but two dict updates.
+waiting: dict[int, int] = {}
+
+
 @asynccontextmanager
 async def checked_out(pool: asyncpg.Pool, wait: float) -> AsyncIterator[Connection]:
     """A pooled connection, returned afterwards; Unavailable when none frees up in ``wait``.
@@ -138,10 +155,17 @@ async def checked_out(pool: asyncpg.Pool, wait: float) -> AsyncIterator[Connecti
     (tests/integration/test_reliability.py saw it as InternalClientError 500s). Such a
     connection is closed.
     """
+    waiting[id(pool)] = waiting.get(id(pool), 0) + 1
     try:
         conn = await pool.acquire(timeout=wait)
     except TimeoutError as exc:
+        metrics.POOL_TIMEOUTS.inc()
         raise Unavailable("all database connections are busy; retry shortly") from exc
+    finally:
+        if waiting[id(pool)] == 1:
+            del waiting[id(pool)]
+        else:
+            waiting[id(pool)] -= 1
     try:
         yield conn
     except (ChatkeepError, asyncpg.PostgresError) as exc:
@@ -153,6 +177,20 @@ async def checked_out(pool: asyncpg.Pool, wait: float) -> AsyncIterator[Connecti
         raise
     finally:
         await pool.release(conn)
+
+
+def own_session(
+    pool: asyncpg.Pool, settings: Settings, application_name: str
+) -> contextlib.AbstractAsyncContextManager[Connection]:
+    """A connection whose session is the block's alone, for a session advisory lock or a long
+    snapshot's cursors (named statements): a pooled one, unless the pool goes through a
+    transaction pooler, whose sessions change at every transaction; then a connection of its
+    own to the direct URL."""
+    if settings.pool_mode == "transaction":
+        return connected(
+            settings.session_database_url, settings, application_name=application_name
+        )
+    return checked_out(pool, settings.pool_acquire_timeout)
 
 
 def _discard(conn: Connection) -> None:

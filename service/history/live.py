@@ -33,6 +33,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from service.core import metrics
 from service.core.errors import InvalidInput, conversation_not_found
 from service.core.principal import Principal
 from service.core.refs import ConversationRef
@@ -262,9 +263,13 @@ class Hub:
         topic.subscribers.add(subscriber)
         if self.closed:
             subscriber.close()
+        kind = "owner" if topics is self._owners else "conversation"
+        streams = metrics.EVENT_STREAMS.labels(kind)
+        streams.inc()
         try:
             yield subscriber, topic
         finally:
+            streams.dec()
             topic.subscribers.discard(subscriber)
             if not topic.subscribers and topics.get(key) is topic:
                 del topics[key]

@@ -1,0 +1,53 @@
+"""Optional OpenTelemetry tracing (CHATKEEP_TRACING): a server span per request, named by its
+route, through Litestar's OpenTelemetry plugin (opentelemetry-instrumentation-asgi), and a
+span per statement through opentelemetry-instrumentation-asyncpg when it is installed.
+
+Spans go to the process's tracer provider: the OpenTelemetry SDK configured as usual (for
+instance by ``opentelemetry-instrument``, which reads OTEL_* variables). Without the packages
+the service says so once and runs untraced."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar.plugins import InitPlugin
+
+from service.core import request_ids
+from service.core.settings import Settings
+
+log = logging.getLogger(__name__)
+MISSING = (
+    "CHATKEEP_TRACING is on but the OpenTelemetry packages are not installed "
+    "(pip install 'chatkeep[tracing]'); serving without traces"
+)
+
+
+def tracing_plugins(settings: Settings) -> list[InitPlugin]:
+    """The plugin that traces requests, when tracing is on and can be."""
+    if not settings.tracing:
+        return []
+    try:
+        from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+    except ImportError:
+        log.warning(MISSING)
+        return []
+    _instrument_asyncpg()
+    return [OpenTelemetryPlugin(OpenTelemetryConfig(server_request_hook_handler=_tag_request))]
+
+
+def _instrument_asyncpg() -> None:
+    try:
+        from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    except ImportError:
+        log.info("opentelemetry-instrumentation-asyncpg is not installed: no statement spans")
+        return
+    instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+
+
+def _tag_request(span: Any, scope: Any) -> None:
+    """The request id on the span, so a log line and its trace find each other."""
+    if span.is_recording():
+        span.set_attribute("http.request.id", request_ids.current.get())
