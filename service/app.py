@@ -41,7 +41,7 @@ from service.api.requests import BoundedRequest
 from service.api.search import SearchController
 from service.api.tracing import tracing_plugins
 from service.api.users import UserController
-from service.core import request_ids, visitors
+from service.core import logs, request_ids, visitors
 from service.core.settings import Settings, get_settings
 from service.db.queries import queries
 
@@ -143,6 +143,7 @@ def cors(settings: Settings) -> CORSConfig | None:
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    logs.configure_once(settings)
     queries()  # load and check every SQL file now, not on the first request
     if settings.insecure_no_auth:
         log.warning(
@@ -184,6 +185,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *tracing_plugins(settings),
         ],
         exception_handlers={Exception: problems.unexpected},
+        # Logging is chatkeep's (service/core/logs.py), configured below, not Litestar's.
+        logging_config=None,
         middleware=[limit_headers],
         request_max_body_size=settings.max_body_bytes,
         request_class=BoundedRequest,

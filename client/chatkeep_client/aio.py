@@ -15,6 +15,7 @@ from uuid import UUID
 import httpx
 
 from chatkeep_client._call import Call, ConversationRef
+from chatkeep_client._consistency import Consistency
 from chatkeep_client._endpoints import conversations, files, messages, prompts, users
 from chatkeep_client._sending import (
     DEFAULT_BASE_URL,
@@ -141,6 +142,8 @@ class AsyncChatkeep:
     ) -> None:
         self.base_url = base_url
         self._headers = credential_headers(api_key, token, session_id)
+        # The newest consistency token received; sent on reads (_consistency.py).
+        self._consistency = Consistency()
         self._retry = policy(retries)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout, transport=transport)
@@ -160,7 +163,7 @@ class AsyncChatkeep:
     ) -> AsyncChatkeep:
         """The same service and connections, other credentials. Closing it leaves this
         client's connections open."""
-        return AsyncChatkeep(
+        derived = AsyncChatkeep(
             self.base_url,
             api_key=api_key,
             token=token,
@@ -168,6 +171,21 @@ class AsyncChatkeep:
             retries=self._retry,
             http_client=self._http,
         )
+        # What one of them wrote, the other reads (client/README.md "Read your writes").
+        derived._consistency = self._consistency
+        return derived
+
+    @property
+    def consistency_token(self) -> str | None:
+        """The newest consistency token this client received (None before any write on a
+        deployment with read replicas); sent on its reads so that they see its writes."""
+        return self._consistency.token
+
+    @consistency_token.setter
+    def consistency_token(self, token: str) -> None:
+        """Take over a token received elsewhere (another process, a browser), kept if it is
+        newer than this client's."""
+        self._consistency.remember(token)
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -194,7 +212,11 @@ class AsyncChatkeep:
                         call.method,
                         url(self.base_url, call.path),
                         params=call.params,
-                        headers={**self._headers, **call.headers},
+                        headers={
+                            **self._headers,
+                            **call.headers,
+                            **self._consistency.headers(call.method),
+                        },
                         **body,
                     )
                     response = await self._http.send(request, stream=stream)
@@ -202,6 +224,7 @@ class AsyncChatkeep:
                 await asyncio.sleep(attempts.delay_after(error))
                 continue
             if attempts.settled(response):
+                self._consistency.saw(response)
                 return response
             delay = attempts.delay_before_retry(response)
             if delay is None:

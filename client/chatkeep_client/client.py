@@ -14,6 +14,7 @@ from uuid import UUID
 import httpx
 
 from chatkeep_client._call import Call, ConversationRef
+from chatkeep_client._consistency import Consistency
 from chatkeep_client._endpoints import conversations, files, messages, prompts, users
 from chatkeep_client._sending import (
     DEFAULT_BASE_URL,
@@ -138,6 +139,8 @@ class Chatkeep:
     ) -> None:
         self.base_url = base_url
         self._headers = credential_headers(api_key, token, session_id)
+        # The newest consistency token received; sent on reads (_consistency.py).
+        self._consistency = Consistency()
         self._retry = policy(retries)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(timeout=timeout, transport=transport)
@@ -157,7 +160,7 @@ class Chatkeep:
     ) -> Chatkeep:
         """The same service and connections, other credentials (a web back end acting for each
         visitor or user, say). Closing it leaves this client's connections open."""
-        return Chatkeep(
+        derived = Chatkeep(
             self.base_url,
             api_key=api_key,
             token=token,
@@ -165,6 +168,21 @@ class Chatkeep:
             retries=self._retry,
             http_client=self._http,
         )
+        # What one of them wrote, the other reads (client/README.md "Read your writes").
+        derived._consistency = self._consistency
+        return derived
+
+    @property
+    def consistency_token(self) -> str | None:
+        """The newest consistency token this client received (None before any write on a
+        deployment with read replicas); sent on its reads so that they see its writes."""
+        return self._consistency.token
+
+    @consistency_token.setter
+    def consistency_token(self, token: str) -> None:
+        """Take over a token received elsewhere (another process, a browser), kept if it is
+        newer than this client's."""
+        self._consistency.remember(token)
 
     def close(self) -> None:
         if self._owns_http:
@@ -192,7 +210,11 @@ class Chatkeep:
                         call.method,
                         url(self.base_url, call.path),
                         params=call.params,
-                        headers={**self._headers, **call.headers},
+                        headers={
+                            **self._headers,
+                            **call.headers,
+                            **self._consistency.headers(call.method),
+                        },
                         **body,
                     )
                     response = self._http.send(request, stream=stream)
@@ -200,6 +222,7 @@ class Chatkeep:
                 time.sleep(attempts.delay_after(error))
                 continue
             if attempts.settled(response):
+                self._consistency.saw(response)
                 return response
             delay = attempts.delay_before_retry(response)
             if delay is None:

@@ -21,6 +21,7 @@ from litestar.openapi.plugins import (
 )
 from msgspec import Struct
 
+from service.api.consistency import document_tokens
 from service.core import schemas, visitors
 from service.core.attachments import FILENAME_PATTERN
 from service.core.settings import Settings
@@ -273,6 +274,8 @@ def complete(document: dict[str, Any], settings: Settings) -> None:
     components["JsonValue"] = _json_value()
     _conditional(document)
     _upload_body(document, settings)
+    if settings.replica_url_list:
+        document_tokens(document)
     for body in REQUEST_BODIES:
         if body.__name__ in components:
             _body_schema(components[body.__name__], body, settings)
