@@ -66,7 +66,7 @@ async def create_key(database_url: str, permissions: Iterable[Permission]) -> st
         await conn.close()
 
 
-def user_token(user_id: str, *, secret: str = JWT_SECRET, ttl: float = 300, **claims: Any) -> str:
+def user_token(user_id: str, *, secret: str = JWT_SECRET, ttl: float = 3600, **claims: Any) -> str:
     """A user token as an application's login service would sign it."""
     payload = {"sub": user_id, "exp": int(time.time() + ttl), **claims}
     return jwt.encode(payload, secret, algorithm="HS256")
