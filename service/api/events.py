@@ -31,6 +31,7 @@ from service.api.params import (
 from service.core.errors import InvalidInput
 from service.core.refs import parse_conversation_ref
 from service.core.schemas import Message, MessageAppend
+from service.core.validation import reject_nul
 from service.history import live, replies
 
 MEDIA_TYPE = "text/event-stream"
@@ -158,6 +159,7 @@ class EventController(Controller):
         happen: `conversation.created`, `conversation.updated` (its title, metadata, or a new
         message), `conversation.deleted`. Starts with `ready`: load the list then. Events have
         no ids; after reconnecting (or a `reset` event), load the list again."""
+        reject_nul(user_id, "user_id")
         owner_user_id, visitor_hash = request.user.new_conversation_owner(user_id, field="user_id")
         key = live.owner_key(owner_user_id, visitor_hash)
         if key is None:
