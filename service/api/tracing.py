@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from litestar.config.app import AppConfig
+from litestar.enums import ScopeType
 from litestar.plugins import InitPlugin
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.core import request_ids
 from service.core.settings import Settings
@@ -33,7 +36,33 @@ def tracing_plugins(settings: Settings) -> list[InitPlugin]:
         log.warning(MISSING)
         return []
     _instrument_asyncpg()
-    return [OpenTelemetryPlugin(OpenTelemetryConfig(server_request_hook_handler=_tag_request))]
+    return [
+        OpenTelemetryPlugin(OpenTelemetryConfig(server_request_hook_handler=_tag_request)),
+        _NameSpansByRoute(),
+    ]
+
+
+class _NameSpansByRoute(InitPlugin):
+    """The server span starts before routing, named by the raw path (an id in every name);
+    once routed, it takes the route template's name, as OpenTelemetry's conventions ask."""
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.middleware.append(_name_span_by_route)
+        return app_config
+
+
+def _name_span_by_route(app: ASGIApp) -> ASGIApp:
+    from opentelemetry import trace
+
+    async def named(scope: Scope, receive: Receive, send: Send) -> None:
+        span = trace.get_current_span()
+        if span.is_recording() and scope["type"] == ScopeType.HTTP:
+            route = scope["path_template"]
+            span.update_name(f"{scope['method']} {route}")
+            span.set_attribute("http.route", route)
+        await app(scope, receive, send)
+
+    return named
 
 
 def _instrument_asyncpg() -> None:

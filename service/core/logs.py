@@ -99,3 +99,14 @@ def configure(settings: Settings) -> None:
     import logging.config
 
     logging.config.dictConfig(logging_config(settings))
+
+
+def configure_once(settings: Settings) -> None:
+    """``configure``, unless this process's logging carries request ids already: `chatkeep
+    serve` had uvicorn apply ``logging_config`` in the worker before the app was made (under a
+    plain ``uvicorn`` command, this is where it happens), and the app factory may run more than
+    once in one process (tests), each time leaving alone what the first did."""
+    for handler in logging.getLogger().handlers:
+        if any(isinstance(each, RequestIdFilter) for each in handler.filters):
+            return
+    configure(settings)
