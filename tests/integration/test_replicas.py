@@ -78,7 +78,9 @@ def replicas_of(app: Litestar) -> Replicas:
     return routed
 
 
-async def test_a_read_with_the_writes_token_never_misses_it(client: Client, app: Litestar) -> None:
+async def test_a_read_with_the_writes_token_never_misses_it(
+    client: Client, app: Litestar, replica: StreamingReplica
+) -> None:
     conversation_id = str(uuid.uuid4())
     routed = replicas_of(app)
     for turn in range(150):
@@ -87,6 +89,9 @@ async def test_a_read_with_the_writes_token_never_misses_it(client: Client, app:
         )
         assert append.status_code == 201
         token = append.headers[TOKEN]
+        if turn % 10 == 0:
+            # Now and then the replica is sure to have it: asked, it serves the read.
+            replica.catch_up()
         history = await client.get(
             f"/v1/conversations/{conversation_id}/messages", headers={TOKEN: token}
         )
@@ -95,7 +100,7 @@ async def test_a_read_with_the_writes_token_never_misses_it(client: Client, app:
         count = await client.get(f"/v1/conversations/{conversation_id}", headers={TOKEN: token})
         assert count.json()["message_count"] == turn + 1
     # Both servers took part: the replica once it had caught up, the primary before.
-    assert routed.replicas[0].reads > 0
+    assert routed.replicas[0].reads >= 30
     assert routed.primary_reads + routed.replicas[0].reads == 300
 
 
@@ -148,7 +153,9 @@ async def test_replicas_that_are_down_or_no_replica_serve_no_reads(
     database_url: str, replica: StreamingReplica
 ) -> None:
     down = f"postgresql://nobody@127.0.0.1:{_free_port()}/nothing"
-    settings = replica_settings(database_url, down, database_url, connect_timeout="1")
+    # The primary itself (no standby), and a database the replica does not have.
+    missing = replica.url("no_such_database")
+    settings = replica_settings(database_url, down, database_url, missing, connect_timeout="1")
     key = await create_key(database_url, ALL_PERMISSIONS)
     app = create_app(settings)
     async with AsyncTestClient(app=app) as client:
@@ -157,8 +164,8 @@ async def test_replicas_that_are_down_or_no_replica_serve_no_reads(
         for _ in range(4):
             assert (await client.get(f"/v1/conversations/{created.json()['id']}")).is_success
         routed = replicas_of(app)
-        assert [r.reachable for r in routed.replicas] == [False, False]
-        assert (routed.primary_reads, [r.reads for r in routed.replicas]) == (4, [0, 0])
+        assert [r.reachable for r in routed.replicas] == [False, False, False]
+        assert (routed.primary_reads, [r.reads for r in routed.replicas]) == (4, [0, 0, 0])
 
 
 async def test_reads_take_turns_over_the_replicas(
@@ -174,6 +181,40 @@ async def test_reads_take_turns_over_the_replicas(
         for _ in range(6):
             assert (await client.get("/v1/conversations")).status_code == 200
         assert [r.reads for r in replicas_of(app).replicas] == [3, 3]
+
+
+async def test_every_read_endpoint_is_served_by_a_replica(
+    client: Client, app: Litestar, replica: StreamingReplica
+) -> None:
+    conversation = (await client.post("/v1/conversations", json={"title": "t"})).json()["id"]
+    path = f"/v1/conversations/{conversation}"
+    appended = await client.post(f"{path}/messages", json=messages_body("find me"))
+    message = appended.json()["items"][0]["id"]
+    upload = await client.post(f"{path}/files", params={"filename": "a.txt"}, content=b"hello")
+    file_id = upload.json()["id"]
+    assert (await client.put("/v1/prompts/greet", json={"content": "hi"})).status_code == 201
+    replica.catch_up()
+    # The app's poll (every 0.02 s) sees it too.
+    await asyncio.sleep(0.2)
+    reads = [
+        "/v1/conversations",
+        "/v1/conversations/count",
+        path,
+        f"{path}/messages",
+        f"{path}/messages/{message}",
+        f"{path}/files",
+        f"{path}/files/{file_id}",
+        f"{path}/files/{file_id}/content",
+        "/v1/prompts",
+        "/v1/prompts/greet",
+        "/v1/prompts/greet/versions",
+        "/v1/search?q=find",
+    ]
+    for read in reads:
+        answer = await client.get(read)
+        assert answer.status_code == 200, (read, answer.text)
+    assert (await client.get("/v1/search?q=find")).json()["items"]
+    assert (replicas_of(app).primary_reads, replicas_of(app).replicas[0].reads) == (0, 13)
 
 
 async def test_every_successful_write_and_only_a_write_carries_a_token(client: Client) -> None:
