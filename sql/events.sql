@@ -70,7 +70,7 @@ WITH old AS (
         status = coalesce(:status::text, m.status),
         tokens = coalesce(:tokens::integer, estimate_tokens(m.content || :content::text))
     FROM old
-    WHERE m.conversation_id = old.conversation_id AND m.seq = old.seq
+    WHERE m.conversation_id = :conversation_id AND m.seq = old.seq
       AND old.status = 'in_progress'
     RETURNING m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
               m.created_at, m.external_id, m.tokens, m.status,
@@ -87,5 +87,5 @@ UNION ALL
 SELECT m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata, m.created_at,
        m.external_id, m.tokens, m.status, false, 0
 FROM old
-JOIN messages m ON m.conversation_id = old.conversation_id AND m.seq = old.seq
+JOIN messages m ON m.conversation_id = :conversation_id AND m.seq = old.seq
 WHERE old.status <> 'in_progress';

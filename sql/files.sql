@@ -131,5 +131,5 @@ WITH locked AS (
     FOR UPDATE
 )
 DELETE FROM files f
-USING locked
-WHERE f.conversation_id = locked.id AND f.id = :file_id;
+USING locked  -- one row when the caller may delete, none otherwise
+WHERE f.conversation_id = :conversation_id AND f.id = :file_id;

@@ -189,7 +189,7 @@ WITH old AS (
         metadata = coalesce(:metadata, m.metadata),
         tokens = coalesce(:tokens, estimate_tokens(:content), m.tokens)
     FROM old
-    WHERE m.conversation_id = old.conversation_id AND m.seq = old.seq
+    WHERE m.conversation_id = :conversation_id AND m.seq = old.seq
     RETURNING m.id, m.conversation_id, m.seq, m.role, m.content, m.topic, m.metadata,
               m.created_at, m.external_id, m.tokens, m.status,
               message_bytes(m.content, m.metadata) - old.bytes AS grown

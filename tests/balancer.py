@@ -26,9 +26,12 @@ from service.db.embedded import _free_port
 from tests.live import serve, service_env, stop, wait_ready
 
 MISSING = "HAProxy is not installed: `apt-get install haproxy` (.ci/run installs it)"
-# How often HAProxy checks an instance, and how many checks in a row change its state.
-CHECK_MILLISECONDS = 200
-CHECKS_TO_CHANGE = 2
+# How often HAProxy checks an instance, how long a check may take, and how many checks in a row
+# change its state. Generous for a busy 2-core machine: a slow answer must not take out an
+# instance that is fine (both out at once would be HAProxy's own 503s).
+CHECK_MILLISECONDS = 300
+CHECK_TIMEOUT = "3s"
+CHECKS_TO_CHANGE = 3
 CONFIG = """\
 global
     maxconn 2000
@@ -39,6 +42,7 @@ defaults
     timeout connect 1s
     timeout client 60s
     timeout server 60s
+    timeout check {check_timeout}
     # A request whose connection to an instance fails goes to another one.
     retries 3
     option redispatch 1
@@ -117,6 +121,7 @@ class Balancer:
                 socket=self.socket,
                 port=self.port,
                 inter=CHECK_MILLISECONDS,
+                check_timeout=CHECK_TIMEOUT,
                 fall=CHECKS_TO_CHANGE,
                 servers=servers,
             )
@@ -184,9 +189,10 @@ class Balancer:
 
 @contextmanager
 def balanced(
-    database_url: str, count: int = 2, **settings: str
+    database_url: str, settings: dict[str, str], count: int = 2
 ) -> Iterator[tuple[Balancer, list[Instance]]]:
-    """``count`` instances on ``database_url`` with ``settings``, all up behind HAProxy."""
+    """``count`` instances on ``database_url`` with ``settings`` (name: value, as
+    CHATKEEP_<NAME>), all up behind HAProxy."""
     haproxy()
     env = service_env(database_url, **settings)
     instances = [Instance(f"instance{n}", env) for n in range(1, count + 1)]

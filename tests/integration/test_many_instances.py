@@ -25,7 +25,8 @@ from tests.balancer import Balancer, Instance, balanced
 from tests.helpers import bearer, messages_body, new_conversation
 from tests.sse import open_stream
 
-DRAIN_SECONDS = 2.0
+# Longer than HAProxy takes to see an instance go (tests/balancer.py: 3 checks 0.3 s apart).
+DRAIN_SECONDS = 3.0
 SETTINGS = {
     "drain_seconds": str(DRAIN_SECONDS),
     "events_heartbeat_seconds": "1",
@@ -47,6 +48,8 @@ class Outcome:
     ended: float
     # None: no response at all (the connection failed or was cut).
     status: int | None
+    # The start of a 5xx's body: whose answer it was (HAProxy's or the service's).
+    detail: str = ""
 
 
 @dataclass
@@ -61,11 +64,15 @@ class Load:
 
     async def request(self, method: str, url: str, **options: Any) -> int | None:
         started = time.monotonic()
+        status: int | None = None
+        detail = ""
         try:
-            status: int | None = (await self.client.request(method, url, **options)).status_code
-        except httpx.TransportError:
-            status = None
-        self.outcomes.append(Outcome(f"{method} {url}", started, time.monotonic(), status))
+            response = await self.client.request(method, url, **options)
+            status = response.status_code
+            detail = response.text[:200] if status >= 500 else ""
+        except httpx.TransportError as exc:
+            detail = repr(exc)
+        self.outcomes.append(Outcome(f"{method} {url}", started, time.monotonic(), status, detail))
         return status
 
     async def write(self, conversation_id: str) -> None:
@@ -137,7 +144,7 @@ class Follower:
 async def cluster(
     database_url: str,
 ) -> AsyncIterator[tuple[Balancer, list[Instance]]]:
-    with balanced(database_url, **SETTINGS) as (balancer, instances):
+    with balanced(database_url, SETTINGS) as (balancer, instances):
         yield balancer, instances
 
 
