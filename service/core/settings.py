@@ -231,11 +231,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 f"{env_name('accounts')} needs {env_name('jwt_secret')} to sign user tokens"
             )
-        if self.demo and not (self.jwt_secret and self.allow_anonymous):
-            raise SettingsError(
-                f"{env_name('demo')} needs {env_name('jwt_secret')} (its log-in signs user "
-                f"tokens) and {env_name('allow_anonymous')} (its visitors chat anonymously)"
-            )
+        self._check_demo()
 
     def _check_pool_mode(self) -> None:
         if self.pool_mode == "transaction" and not self.direct_database_url:
@@ -256,6 +252,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise SettingsError(
                 f"{env_name('metrics_token')} must be at least {MIN_METRICS_TOKEN_LENGTH} "
                 "characters"
+            )
+
+    def _check_demo(self) -> None:
+        if self.demo and not (self.jwt_secret and self.allow_anonymous):
+            raise SettingsError(
+                f"{env_name('demo')} needs {env_name('jwt_secret')} (its log-in signs user "
+                f"tokens) and {env_name('allow_anonymous')} (its visitors chat anonymously)"
             )
 
     @property

@@ -40,6 +40,11 @@ async def claim(conn: Connection, principal: Principal, user_id: str, session_id
     return moved
 
 
+def check_export(principal: Principal, user_id: str) -> None:
+    """Reading a user's whole history out (an export): a key with ``read``, or the user."""
+    _require_manage(principal, user_id, Permission.READ)
+
+
 async def erase(conn: Connection, principal: Principal, user_id: str) -> Erased:
     """Every conversation of the user with all it holds, in one statement; the counts."""
     _require_manage(principal, user_id, Permission.ERASE)
