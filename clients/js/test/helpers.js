@@ -36,8 +36,9 @@ export function visitorClient() {
   return new Chatkeep({ baseUrl, sessionId: `visitor-${randomUUID()}` });
 }
 
-/** The next value an async iterator yields, or a failure after `ms`. */
-export async function nextWithin(iterator, ms = 10000) {
+/** The next value an async iterator yields, or a failure after `ms` (generous: the machine
+ * running the tests may be busy). */
+export async function nextWithin(iterator, ms = 30000) {
   let timer;
   const timeout = new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`nothing within ${ms} ms`)), ms);
