@@ -18,7 +18,7 @@ from service.core.errors import ChatkeepError
 from service.core.schemas import ConversationsErased
 from service.core.settings import Settings
 from service.db.errors import UNAVAILABLE
-from service.db.pool import checked_out
+from service.db.pool import own_session
 from service.history import retention
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ class Pruner:
 
     async def run_once(self) -> ConversationsErased | None:
         """Prune unless another session is; None when it was."""
-        async with checked_out(self.pool, self.settings.pool_acquire_timeout) as conn:
+        # The prune's advisory lock is a session's, held across its batches' transactions.
+        async with own_session(self.pool, self.settings, "chatkeep prune") as conn:
             erased = await retention.prune_unless_running(conn, self.settings)
         if erased is None:
             self.skipped += 1

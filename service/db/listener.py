@@ -78,8 +78,11 @@ class Listener:
         """Follow the channels until cancelled, reconnecting whenever the connection drops."""
         while True:
             try:
+                # LISTEN belongs to a session: never through a transaction pooler.
                 conn = await connect(
-                    self._settings.database_url, self._settings, application_name=APPLICATION_NAME
+                    self._settings.session_database_url,
+                    self._settings,
+                    application_name=APPLICATION_NAME,
                 )
             except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
                 log.debug("notification listener cannot connect: %s", exc)

@@ -187,9 +187,7 @@ def own_session(
     transaction pooler, whose sessions change at every transaction; then a connection of its
     own to the direct URL."""
     if settings.pool_mode == "transaction":
-        return connected(
-            settings.session_database_url, settings, application_name=application_name
-        )
+        return connected(settings.session_database_url, settings, application_name=application_name)
     return checked_out(pool, settings.pool_acquire_timeout)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -30,6 +30,8 @@ from service.db import migrations
 from service.db.embedded import NON_DURABLE, EmbeddedPostgres
 from tests.helpers import JWT_SECRET, create_key
 from tests.live import live_service
+from tests.pgbouncer import PgBouncer
+from tests.pgbouncer import executable as pgbouncer_executable
 
 Client = AsyncTestClient[Litestar]
 _throwaway: EmbeddedPostgres | None = None
@@ -57,6 +59,9 @@ def _named_server() -> dict[str, Any] | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     global _throwaway  # noqa: PLW0603 - one server per test session
+    config.addinivalue_line(
+        "markers", "through_pgbouncer: run again with the app behind PgBouncer (tests/pgbouncer.py)"
+    )
     if _throwaway is not None:
         # Configured already: client/tests/conftest.py shares these hooks.
         return
@@ -125,10 +130,48 @@ def make_settings(database_url: str, **overrides: str) -> Settings:
     return settings_from_env(env)
 
 
+@pytest.fixture(scope="session")
+def pgbouncer(request: pytest.FixtureRequest) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode in front of the tests' server (tests/pgbouncer.py)."""
+    if not pgbouncer_executable():
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer): not run through it")
+    option = request.config.option
+    bouncer = PgBouncer(
+        option.postgresql_host,
+        option.postgresql_port,
+        option.postgresql_user,
+        option.postgresql_password,
+    )
+    bouncer.start()
+    yield bouncer
+    bouncer.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The API's second pass (README "Tests"): tests marked through_pgbouncer run once with the
+    # app on the database directly and once with the app behind PgBouncer in transaction mode.
+    if metafunc.definition.get_closest_marker("through_pgbouncer") and (
+        "database_route" in metafunc.fixturenames
+    ):
+        metafunc.parametrize("database_route", ["direct", "pgbouncer"], indirect=True)
+
+
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def database_route(request: pytest.FixtureRequest, database_url: str) -> Iterator[dict[str, str]]:
+    """The settings that say how the app reaches the test's database: directly, or through
+    PgBouncer (pool_mode=transaction, with the direct URL for its sessions)."""
+    if getattr(request, "param", "direct") == "direct":
+        yield {"database_url": database_url}
+        return
+    bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
+    yield bouncer.route(database_url)
+    bouncer.release(urlsplit(database_url).path.lstrip("/"))
+
+
+@pytest.fixture
+def settings(database_route: dict[str, str]) -> Settings:
     return make_settings(
-        database_url, pool_max_size="20", jwt_secret=JWT_SECRET, allow_anonymous="true"
+        **database_route, pool_max_size="20", jwt_secret=JWT_SECRET, allow_anonymous="true"
     )
 
 
