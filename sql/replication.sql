@@ -10,3 +10,11 @@ SELECT pg_current_wal_insert_lsn();
 -- name: replay_position :val
 -- How far this standby has replayed its primary's WAL; NULL on a server that is not a standby.
 SELECT pg_last_wal_replay_lsn();
+
+-- name: replay_lag_seconds :val
+-- How many seconds this standby's replay is behind: 0 when it has replayed all it received,
+-- else the age of the last transaction it replayed; NULL on a server that is not a standby.
+SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL
+            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
+       END::float8;

@@ -127,11 +127,36 @@ async def _check(database_url: str, settings: Settings) -> int:
         applied, missing = await health.migration_status(conn)
         print(f"applied:   {', '.join(applied) or 'none'}")
         print(f"pending:   {', '.join(missing) or 'none'}")
+        position = await health.write_position(conn)
     finally:
         await conn.close()
-    healthy = not missing
-    print("status:    " + ("healthy" if healthy else "NOT healthy: run `chatkeep migrate`"))
-    return 0 if healthy else 1
+    problems = ["run `chatkeep migrate`"] if missing else []
+    problems += await _check_pooler(settings)
+    for number, url in enumerate(settings.replica_url_list, start=1):
+        line, usable = await health.replica_report(url, settings, position)
+        print(f"replica {number}: {line}")
+        if not usable:
+            problems.append(f"replica {number} cannot serve reads")
+    print("status:    " + (f"NOT healthy: {'; '.join(problems)}" if problems else "healthy"))
+    return 1 if problems else 0
+
+
+async def _check_pooler(settings: Settings) -> list[str]:
+    """The pool mode; in transaction mode the checks above ran on the direct connection, so
+    the pooler that DATABASE_URL names is tried here."""
+    print(f"pool mode: {settings.pool_mode}")
+    if settings.pool_mode != "transaction":
+        return []
+    try:
+        pooled = await connect(settings.database_url, settings)
+    except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
+        print(f"pooler:    FAILED ({type(exc).__name__}: {exc})")
+        return ["the pooler (DATABASE_URL) fails"]
+    try:
+        print(f"pooler:    ok, {await health.round_trip_ms(pooled, LATENCY_SAMPLES):.2f} ms")
+    finally:
+        await pooled.close()
+    return []
 
 
 def check(settings: Settings, args: argparse.Namespace) -> int:

@@ -17,3 +17,9 @@ async def replay_position(conn: Connection) -> int | None:
     """How far a standby has replayed; None when the server is not a standby."""
     position: int | None = await queries().val(conn, "replication.replay_position")
     return position
+
+
+async def replay_lag_seconds(conn: Connection) -> float | None:
+    """Seconds a standby's replay is behind; None when the server is not a standby."""
+    lag: float | None = await queries().val(conn, "replication.replay_lag_seconds")
+    return lag
