@@ -477,6 +477,9 @@ with that load; making each call both ways back to back is what keeps the two co
 
 
 def write(run: dict[str, Any], out: Path) -> None:
+    # Here: bench.observability imports bench.run, which imports this module.
+    from bench.observability import section as observability_section
+
     _plot_throughput(run, out)
     _plot_growth(run, out)
     _plot_concurrency(run, out)
@@ -524,6 +527,7 @@ chatkeep's rate across those runs, relative to the median. They are never assert
 {events_section(out)}
 {context_section(out)}
 {client_section(out)}
+{observability_section(out)}
 ## Memory
 Peak RSS (VmHWM) of each uvicorn worker after all workloads:
 {memory}

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -56,15 +57,18 @@ class Server:
 
 
 @contextmanager
-def serving(command: list[str], env: dict[str, str], probe: str) -> Iterator[Server]:
-    """Run ``command`` (which takes --port last) until the context ends."""
+def serving(
+    command: list[str], env: dict[str, str], probe: str, output: IO[bytes] | None = None
+) -> Iterator[Server]:
+    """Run ``command`` (which takes --port last) until the context ends; what it prints goes to
+    ``output`` (a file: logs cost what writing them costs), else nowhere."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [*command, "--port", str(port)],
         env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output or subprocess.DEVNULL,
+        stderr=output or subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + READY_SECONDS

@@ -12,7 +12,7 @@ from uuid import UUID
 from service.db.pool import Connection
 from service.history.files import Connect
 from service.store import transfer
-from service.transfer import ndjson
+from service.transfer import counters, ndjson
 
 # Bytes gathered per write() call.
 FLUSH_BYTES = 1024 * 1024
@@ -51,9 +51,11 @@ async def export(
 async def user_export(connect: Connect, user_id: str) -> AsyncIterator[bytes]:
     """One user's export (``GET /v1/users/{user_id}/export``): a connection is taken when the
     first chunk is asked for and held until the last, for the snapshot's transaction."""
+    end = new_end()
     async with connect() as conn:
-        async for chunk in chunks(conn, new_end(), user_id=user_id, conversation_id=None):
+        async for chunk in chunks(conn, end, user_id=user_id, conversation_id=None):
             yield chunk
+    counters.count_export(end)
 
 
 def new_end() -> ndjson.End:

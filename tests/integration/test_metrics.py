@@ -239,3 +239,14 @@ async def test_exports_and_imports_are_counted_and_written_for_the_textfile_coll
     for kind in ("conversations", "messages", "files", "prompt_versions"):
         assert ("chatkeep_import_records_total", frozenset({("kind", kind)})) in written
     assert value(written, "chatkeep_import_bad_rows_total", action="skipped") == (skipped or 0)
+
+
+async def test_an_export_over_http_is_counted(client: Any) -> None:
+    _, url = new_conversation()
+    body = {**messages_body("one", "two", "three"), "user_id": "exported-user"}
+    assert (await client.post(url, json=body)).status_code == 201
+    labels = {"kind": "messages"}
+    before = REGISTRY.get_sample_value("chatkeep_export_records_total", labels) or 0
+    response = await client.get("/v1/users/exported-user/export")
+    assert response.status_code == 200, response.text
+    assert REGISTRY.get_sample_value("chatkeep_export_records_total", labels) == before + 3
