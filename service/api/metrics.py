@@ -53,7 +53,7 @@ def sample(pool_by_name: dict[str, asyncpg.Pool]) -> None:
 
 
 def metrics_lifespan(settings: Settings) -> Any:
-    """Samples the pool every SAMPLE_SECONDS while metrics are on; when the worker stops, its
+    """Samples the pools every SAMPLE_SECONDS while metrics are on; when the worker stops, its
     gauges stop counting. Runs after the pool's lifespan, whose pool it reads."""
 
     @asynccontextmanager
@@ -64,7 +64,11 @@ def metrics_lifespan(settings: Settings) -> Any:
 
         async def keep_sampling() -> None:
             while True:
-                sample({"primary": app.state.pool})
+                pools = {"primary": app.state.pool}
+                # The read replicas' pools, when CHATKEEP_REPLICA_URLS names some.
+                if replicas := getattr(app.state, "replicas", None):
+                    pools |= {f"replica{n}": r.pool for n, r in enumerate(replicas.replicas, 1)}
+                sample(pools)
                 await asyncio.sleep(SAMPLE_SECONDS)
 
         task = asyncio.create_task(keep_sampling())

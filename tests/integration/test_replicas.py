@@ -266,3 +266,18 @@ async def test_a_replica_url_of_another_scheme_stops_the_start(database_url: str
     assert raised.group_contains(
         DatabaseUrlError, match="CHATKEEP_REPLICA_URLS, replica 1: scheme 'mysql'"
     )
+
+
+async def test_metrics_sample_the_replicas_pools_too(
+    database_url: str, replica: StreamingReplica
+) -> None:
+    token = "metrics-token-" + "x" * 16
+    settings = replica_settings(
+        database_url, replica.same_database_on_replica(database_url), metrics_token=token
+    )
+    replica.catch_up()
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        scraped = await test_client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert scraped.status_code == 200
+    assert 'pool="primary"' in scraped.text
+    assert 'pool="replica1"' in scraped.text
