@@ -16,5 +16,5 @@ SELECT pg_last_wal_replay_lsn();
 -- else the age of the last transaction it replayed; NULL on a server that is not a standby.
 SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL
             WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-            ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0)
+            ELSE coalesce(date_part('epoch', now() - pg_last_xact_replay_timestamp()), 0)
        END::float8;
