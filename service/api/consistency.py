@@ -19,11 +19,12 @@ from litestar import Litestar, Request
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.types import Message, Scope
 
+from service.api.lifespan import admitted, primary_connection
 from service.core.consistency import RULE, format_position, parse_position
 from service.core.errors import Unavailable
 from service.core.settings import Settings
 from service.db.errors import UNAVAILABLE
-from service.db.pool import Connection, checked_out
+from service.db.pool import Connection
 from service.history.replicas import Replicas
 
 log = logging.getLogger(__name__)
@@ -66,11 +67,10 @@ async def provide_routed_connection(
     if request.method in READS:
         seen = seen_position(request)
         if not request.route_handler.opt.get(PRIMARY):
-            async with replicas.reading(seen) as conn:
+            async with admitted(request, state), replicas.reading(seen) as conn:
                 yield conn
             return
-    settings: Settings = state.settings
-    async with checked_out(state.pool, settings.pool_acquire_timeout) as conn:
+    async with primary_connection(request, state) as conn:
         yield conn
 
 

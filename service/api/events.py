@@ -20,6 +20,7 @@ from litestar.params import HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from service.api.admission import UNGATED
 from service.api.consistency import PRIMARY
 from service.api.openapi import PROBLEM_RESPONSES
 from service.api.params import (
@@ -122,7 +123,8 @@ class EventController(Controller):
         "/conversations/{conversation_id:str}/events",
         responses=stream_responses(ConversationEvent),
         # Its start must agree with the primary's event log, which the hub follows.
-        opt={PRIMARY: True},
+        # A stream holds no admission slot for its life (its opening query is short).
+        opt={PRIMARY: True, UNGATED: True},
     )
     async def conversation_events(
         self,

@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.datastructures import State
 
+from service.api.admission import UNGATED, Admission
 from service.api.shutdown import Drain, drain_on_exit_signal
 from service.auth.keyring import KeyRing
 from service.core.settings import Settings
@@ -29,6 +30,7 @@ def pool_lifespan(settings: Settings) -> Any:
 
     @asynccontextmanager
     async def open_pool(app: Litestar) -> AsyncIterator[None]:
+        app.state.admission = Admission(settings.max_in_flight, settings.admission_wait_ms / 1000)
         try:
             app.state.pool = await create_pool(settings)
         except UNAVAILABLE as exc:
@@ -77,8 +79,32 @@ def listener_lifespan(settings: Settings) -> Any:
     return open_listener
 
 
-async def provide_connection(state: State) -> AsyncIterator[Connection]:
+async def provide_connection(
+    request: Request[Any, Any, Any], state: State
+) -> AsyncIterator[Connection]:
     """A pooled connection for one request, returned to the pool when the response is sent."""
-    settings: Settings = state.settings
-    async with checked_out(state.pool, settings.pool_acquire_timeout) as conn:
+    async with primary_connection(request, state) as conn:
         yield conn
+
+
+@asynccontextmanager
+async def primary_connection(
+    request: Request[Any, Any, Any], state: State
+) -> AsyncIterator[Connection]:
+    """A connection of the primary's pool, once the admission gate lets the request in."""
+    settings: Settings = state.settings
+    async with (
+        admitted(request, state),
+        checked_out(state.pool, settings.pool_acquire_timeout) as conn,
+    ):
+        yield conn
+
+
+def admitted(
+    request: Request[Any, Any, Any], state: State
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """A slot of the worker's admission gate for the request, unless its route is ungated."""
+    if request.route_handler.opt.get(UNGATED):
+        return contextlib.nullcontext()
+    gate: Admission = state.admission
+    return gate.admitted()

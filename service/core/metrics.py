@@ -60,6 +60,10 @@ POOL_TIMEOUTS = Counter(
     "chatkeep_db_pool_timeouts",
     "Requests that gave up waiting for a pooled connection (answered 503).",
 )
+ADMISSION_REFUSALS = Counter(
+    "chatkeep_admission_refusals",
+    "Requests refused (503) because the worker had CHATKEEP_MAX_IN_FLIGHT in the database path.",
+)
 DB_ERRORS = Counter(
     "chatkeep_db_errors",
     "Database errors that reached a response, by driver exception class.",

@@ -45,6 +45,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_max_queries: int = 50_000
     # Seconds. How long a request waits for a free pool connection before it gets a 503.
     pool_acquire_timeout: float = 5.0
+    # Admission (README "Under overload"): requests of one worker in the database path at once
+    # (0: unlimited); one past that waits this many milliseconds for a slot, then gets a 503.
+    max_in_flight: int = 16
+    admission_wait_ms: int = 50
     connect_timeout: float = 5.0
     # Read replicas (README "Read replicas"): comma-separated URLs, in DATABASE_URL's forms, of
     # streaming replicas of the primary. Reads go to one when it has caught up with the caller.
@@ -73,6 +77,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Content and metadata bytes a history page carries at most (it stops early and says so
     # with next_cursor); one message alone may be larger.
     max_page_bytes: int = 4 * MIB
+    # Bytes of encoded history pages each worker keeps for repeated reads (README "Conditional
+    # and cached reads"); 0 turns the cache off.
+    page_cache_bytes: int = 32 * MIB
     max_body_bytes: int = 16 * MIB
     # Conversations one statement of a bulk delete (DELETE /v1/conversations) removes: each
     # batch is its own short transaction, so no lock is held long and no statement runs long.
@@ -183,10 +190,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "visitor_retention_days",
             "prune_interval_seconds",
             "drain_seconds",
+            "page_cache_bytes",
             "failed_logins_per_minute",
             "requests_per_minute",
             "key_requests_per_minute",
             "failed_auth_per_minute",
+            "max_in_flight",
+            "admission_wait_ms",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env_name(name)} must not be negative")

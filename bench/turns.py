@@ -1,0 +1,170 @@
+"""Turns on their own (python -m bench.turns, about a minute): what an LLM app does per turn, a
+2-message append followed by a read of the latest 50, back to back on one keep-alive connection
+per simulated client, at c=1 and c=16. Writes turns_results.json (p50 and p99 of the turn and
+of each request) for the report's "Turns" section.
+
+The load generator is a few lines of asyncio over raw HTTP/1.1 rather than httpx, so that its
+own cost (tens of microseconds a request) stays small next to the server's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from bench import dataset, servers
+from bench.load import _percentile
+
+HERE = Path(__file__).parent
+CONCURRENCY = (1, 16)
+TURN_BODY = json.dumps(
+    {
+        "messages": [
+            {
+                "role": role,
+                "content": "benchmark text " * 26,
+                "metadata": {"citations": [{"url": f"https://example.com/{i}"}]},
+            }
+            for i, role in enumerate(("user", "assistant"), start=1)
+        ]
+    }
+).encode()
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    concurrency: int
+    turns_per_second: float
+    turn_p50_ms: float
+    turn_p99_ms: float
+    append_p50_ms: float
+    read_p50_ms: float
+    errors: int
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; a request returns the response's status."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, url: str) -> Connection:
+        parts = urlsplit(url)
+        return cls(*await asyncio.open_connection(parts.hostname, parts.port))
+
+    async def request(self, head: bytes, body: bytes = b"") -> int:
+        self.writer.write(head + body)
+        status = int((await self.reader.readline()).split()[1])
+        length, chunked = 0, False
+        while (line := await self.reader.readline()) != b"\r\n":
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        if chunked:
+            while size := int((await self.reader.readline()).strip(), 16):
+                await self.reader.readexactly(size + 2)
+            await self.reader.readline()
+        else:
+            await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _heads(host: str, token: str, conversation_id: str) -> tuple[bytes, bytes]:
+    path = f"/v1/conversations/{conversation_id}/messages"
+    common = f"Host: {host}\r\nAuthorization: Bearer {token}\r\n"
+    append = (
+        f"POST {path} HTTP/1.1\r\n{common}Content-Type: application/json\r\n"
+        f"Content-Length: {len(TURN_BODY)}\r\n\r\n"
+    ).encode()
+    read = f"GET {path}?limit=50 HTTP/1.1\r\n{common}\r\n".encode()
+    return append, read
+
+
+async def _client(
+    url: str, token: str, ids: list[str], deadline: float, samples: list[tuple[float, float]]
+) -> int:
+    """Turns until the deadline; appends (append ms, read ms) per turn; returns the errors."""
+    conn = await Connection.open(url)
+    host = urlsplit(url).netloc
+    errors = 0
+    try:
+        while time.perf_counter() < deadline:
+            append, read = _heads(host, token, random.choice(ids))
+            started = time.perf_counter()
+            errors += await conn.request(append, TURN_BODY) != 201
+            appended = time.perf_counter()
+            errors += await conn.request(read) != 200
+            samples.append((appended - started, time.perf_counter() - appended))
+    finally:
+        conn.close()
+    return errors
+
+
+async def _run(url: str, token: str, ids: list[str], concurrency: int, seconds: float) -> TurnResult:
+    samples: list[tuple[float, float]] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    errors = await asyncio.gather(
+        *(_client(url, token, ids, deadline, samples) for _ in range(concurrency))
+    )
+    elapsed = time.perf_counter() - started
+    turns = sorted(a + r for a, r in samples)
+    appends = sorted(a for a, _ in samples)
+    reads = sorted(r for _, r in samples)
+    return TurnResult(
+        concurrency=concurrency,
+        turns_per_second=len(samples) / elapsed,
+        turn_p50_ms=_percentile(turns, 0.50) * 1000,
+        turn_p99_ms=_percentile(turns, 0.99) * 1000,
+        append_p50_ms=_percentile(appends, 0.50) * 1000,
+        read_p50_ms=_percentile(reads, 0.50) * 1000,
+        errors=sum(errors),
+    )
+
+
+def measure(
+    url: str, token: str, ids: list[str], concurrency: int, seconds: float, warmup: float = 1
+) -> TurnResult:
+    asyncio.run(_run(url, token, ids, concurrency, warmup))
+    return asyncio.run(_run(url, token, ids, concurrency, seconds))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.turns", description=__doc__)
+    parser.add_argument("--conversations", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    shape = dataset.Shape(args.conversations, args.messages, 100, [])
+    with dataset.server(os.environ.get("DATABASE_URL")) as url:
+        token = dataset.populate(url, shape)
+        ids = dataset.conversation_ids(shape)
+        env = {"DATABASE_URL": url, "CHATKEEP_LOG_LEVEL": "warning"}
+        with servers.serving(servers.chatkeep(args.workers), env, "/health/ready") as server:
+            results = []
+            for concurrency in CONCURRENCY:
+                results.append(measure(server.url, token, ids, concurrency, args.seconds))
+                print(f"  turns c{concurrency}: {results[-1]}", flush=True)
+    run = {"results": [asdict(r) for r in results], "load_average": os.getloadavg()}
+    (HERE / "turns_results.json").write_text(json.dumps(run, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
