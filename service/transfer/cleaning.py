@@ -33,6 +33,8 @@ ROLE_ALIASES = {
 # name may not have); the source's role is kept in its metadata under SOURCE_ROLE_KEY.
 FALLBACK_ROLE = "unknown"
 SOURCE_ROLE_KEY = "_source_role"
+# How many distinct storable source roles Cleaner.role remembers (a bound on its memory).
+KNOWN_ROLES_MAX = 1000
 # conversations_external_id and messages_external_id in migrations/0008.app_needs.sql.
 EXTERNAL_ID_MAX = 255
 # Seconds since the epoch larger than this are taken as milliseconds (year 5138 in seconds).
@@ -42,6 +44,9 @@ MILLISECONDS_FROM = 10**11
 class Cleaner:
     def __init__(self, report: Report) -> None:
         self.report = report
+        # Source roles already found storable, with the role stored: a source names a handful
+        # of roles a million times.
+        self.known_roles: dict[object, str] = {}
 
     def text(self, value: object, location: str, field: str) -> str | None:
         """Text without NUL (removed) and valid UTF-8 (bad bytes become U+FFFD)."""
@@ -65,9 +70,13 @@ class Cleaner:
         caller keeps it in the message's metadata). An alias becomes its core role; any other
         name is lowercased and kept when it is a role name; what is not becomes FALLBACK_ROLE
         (reported): no message is skipped for its role."""
+        known = self.known_roles.get(value) if isinstance(value, str | bytes) else None
+        if known is not None:
+            return known, None
         source = (self.text(value, location, "role") or "").strip()
         name = ROLE_ALIASES.get(source.lower(), source.lower())
         if ROLE_NAME.match(name):
+            self._remember_role(value, name)
             return name, None
         if not source:
             self.report.problem(location, f"no role; stored as {FALLBACK_ROLE!r}", "fixed")
@@ -79,6 +88,15 @@ class Cleaner:
             "fixed",
         )
         return FALLBACK_ROLE, source
+
+    def _remember_role(self, value: object, name: str) -> None:
+        """Remember a source role stored as ``name`` without a report (one holding NUL was
+        reported: its repeats must be too)."""
+        if len(self.known_roles) >= KNOWN_ROLES_MAX:
+            return
+        nul = b"\x00" if isinstance(value, bytes) else "\x00"
+        if isinstance(value, str | bytes) and nul not in value:  # type: ignore[operator]
+            self.known_roles[value] = name
 
     def external_id(self, value: object, location: str, field: str) -> str | None:
         """The source's own id as text, to keep as external_id: None when there is none, or

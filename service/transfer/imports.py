@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 from uuid import UUID
@@ -95,14 +95,17 @@ async def import_sqlite(
         raise SourceError(f"{path}: {exc}") from exc
     run = _Run(conn, report, dry_run=dry_run)
     advance = progress(total)
-    try:
+
+    def conversations() -> Iterator[Conversation]:
+        # Runs in the loader's reading threads, while the previous batch is written.
         for source in sqlite_source.read(db, layout, path):
             conversation_uuid = run.new_id(source, namespace, repeat_is_copy=True)
             if conversation_uuid is not None:
-                conversation = assemble(run.cleaner, source, namespace, conversation_uuid)
-                await run.loader.add(conversation)
+                yield assemble(run.cleaner, source, namespace, conversation_uuid)
             advance(len(source.messages))
-        await run.loader.flush()
+
+    try:
+        await run.loader.load(conversations())
     finally:
         db.close()
 

@@ -6,11 +6,15 @@ conversation complete or absent, and re-running the import (which skips the comp
 finishes the job. Conversations already present are not written again, only verified. What
 belongs to a conversation besides its messages (files) is written in its batch's transaction,
 and only for conversations that transaction creates (with_rows).
+
+A source read without the event loop's help (load) is read a batch ahead, in a thread, while
+PostgreSQL takes the previous batch: the reading and cleaning cost next to nothing then.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from uuid import UUID
 
@@ -26,6 +30,20 @@ from service.transfer.report import Report
 # enough content to keep the importer's memory small.
 BATCH_MESSAGES = 20_000
 BATCH_BYTES = 32 * 1024 * 1024
+
+
+def _next_batch(conversations: Iterator[Conversation]) -> list[Conversation]:
+    """The next batch's worth of ``conversations`` (the sizes Loader.add closes a batch at);
+    empty at the end."""
+    batch: list[Conversation] = []
+    messages = size = 0
+    for conversation in conversations:
+        batch.append(conversation)
+        messages += len(conversation.messages)
+        size += sum(len(message.content) for message in conversation.messages)
+        if messages >= BATCH_MESSAGES or size >= BATCH_BYTES:
+            break
+    return batch
 
 
 class Loader:
@@ -44,11 +62,29 @@ class Loader:
         self.pending_messages += len(conversation.messages)
         self.pending_bytes += sum(len(message.content) for message in conversation.messages)
 
+    def _full(self) -> bool:
+        return self.pending_messages >= BATCH_MESSAGES or self.pending_bytes >= BATCH_BYTES
+
     async def add(self, conversation: Conversation) -> None:
         """Queue the conversation; write the batch when it is full."""
         self._queue(conversation)
-        if self.pending_messages >= BATCH_MESSAGES or self.pending_bytes >= BATCH_BYTES:
+        if self._full():
             await self.flush()
+
+    async def load(self, conversations: Iterator[Conversation]) -> None:
+        """Write and verify every conversation of ``conversations``, batch by batch, reading the
+        next batch in a thread while the previous one is written. ``conversations`` may block;
+        it is advanced by one thread at a time, not always the same one. Flushes at the end."""
+        reading = asyncio.ensure_future(asyncio.to_thread(_next_batch, conversations))
+        try:
+            while batch := await reading:
+                reading = asyncio.ensure_future(asyncio.to_thread(_next_batch, conversations))
+                for conversation in batch:
+                    self._queue(conversation)
+                await self.flush()
+        finally:
+            # The source must not be closed under the thread still reading it.
+            await asyncio.gather(reading, return_exceptions=True)
 
     async def flush(self) -> None:
         """Write and verify the pending batch."""

@@ -6,6 +6,7 @@ Bad rows are printed as they are found (never collected: an import runs in const
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TextIO
@@ -28,17 +29,22 @@ class Report:
     skipped: int = 0
     prompts_imported: int = 0
     files_imported: int = 0
+    # The SQLite importer cleans the next batch in a thread while the loader writes and verifies
+    # the previous one: both report problems.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def problem(self, location: str, what: str, action: Action) -> None:
-        if action == "fixed":
-            self.fixed += 1
-        else:
-            self.skipped += 1
-        self.write(f"{location}: {what} ({action})")
+        with self._lock:
+            if action == "fixed":
+                self.fixed += 1
+            else:
+                self.skipped += 1
+            self.write(f"{location}: {what} ({action})")
 
     def mismatch(self, location: str, what: str) -> None:
-        self.mismatches += 1
-        self.write(f"{location}: VERIFICATION FAILED: {what}")
+        with self._lock:
+            self.mismatches += 1
+            self.write(f"{location}: VERIFICATION FAILED: {what}")
 
     def summary(self, out: TextIO, dry_run: bool) -> None:
         verb = "would import" if dry_run else "imported"

@@ -113,7 +113,8 @@ def _select(alias: str, columns: Mapping[str, str | None]) -> str:
 def connect(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise SourceError(f"{path}: no such file")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # Read by one thread at a time, but not always the one that opened it (Loader.load).
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     # Raw bytes: text that is not UTF-8 is fixed by the cleaning rules instead of failing here.
     db.text_factory = bytes
     try:

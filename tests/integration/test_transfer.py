@@ -137,6 +137,14 @@ def test_sqlite_import_row_by_row(
     assert conversation[4].isoformat() == "2024-05-01T09:00:00+00:00"
     odd = db.execute("SELECT metadata FROM conversations WHERE title = 'Odd'").fetchone()
     assert odd == ({"_raw_metadata": "{broken"},)
+    # Counted by the import for ASCII content and by the insert trigger for the rest, by one rule.
+    tokens = db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE tokens = estimate_tokens(content)), "
+        "count(*) FILTER (WHERE octet_length(content) > char_length(content)) FROM messages"
+    ).fetchone()
+    assert tokens is not None
+    assert tokens[0] == tokens[1]
+    assert tokens[2] > 0
 
 
 def test_running_an_import_twice_creates_nothing_new(

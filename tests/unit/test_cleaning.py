@@ -87,6 +87,16 @@ def test_a_role_that_is_no_role_name_falls_back_and_is_kept_in_metadata(
     assert cleaner.report.skipped == 0
 
 
+def test_a_remembered_role_is_stored_the_same_and_one_holding_nul_reported_each_time(
+    cleaner: Cleaner, lines: list[str]
+) -> None:
+    assert [cleaner.role(b"Human", "row") for _ in range(3)] == [("user", None)] * 3
+    assert [cleaner.role(" Tool ", "row") for _ in range(2)] == [("tool", None)] * 2
+    assert lines == []
+    assert [cleaner.role(b"user\x00", f"row {n}") for n in (1, 2)] == [("user", None)] * 2
+    assert lines == [f"row {n}: role contains NUL characters; removed (fixed)" for n in (1, 2)]
+
+
 @pytest.mark.parametrize("role", [None, "", "  ", b""])
 def test_a_missing_role_falls_back(cleaner: Cleaner, lines: list[str], role: object) -> None:
     assert cleaner.role(role, "row 3") == (FALLBACK_ROLE, None)
