@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from litestar import Request
+from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import (
     JsonRenderPlugin,
@@ -57,6 +58,18 @@ PROBLEM_RESPONSES = {
     429: problem_response("Too many requests, or failed authentications; retry after Retry-After"),
     503: problem_response("Database unavailable or busy; retry after Retry-After seconds"),
 }
+# A history page's conditional read (README "Conditional and cached reads").
+PAGE_RESPONSES = {
+    **PROBLEM_RESPONSES,
+    304: ResponseSpec(
+        data_container=None, description="Not modified: If-None-Match names the current ETag"
+    ),
+}
+PAGE_ETAG = ResponseHeader(
+    name="ETag",
+    documentation_only=True,
+    description="A plain page's weak entity tag (no context window): send it in If-None-Match.",
+)
 
 
 def stored_again(data_container: type[Struct], description: str) -> dict[int, ResponseSpec]:
@@ -124,6 +137,15 @@ def _content(schema: dict[str, Any], settings: Settings) -> None:
     )
 
 
+def _tokens(schema: dict[str, Any]) -> None:
+    # Litestar leaves out a bound of 0 (it tests bounds for truth) and puts the other beside the
+    # union: both go on the integer.
+    for option in _subschemas(schema):
+        if option.get("type") == "integer":
+            option.update(minimum=0, maximum=schemas.MAX_TOKENS)
+    schema.pop("maximum", None)
+
+
 def _body_schema(schema: dict[str, Any], body: type[Struct], settings: Settings) -> None:
     schema["additionalProperties"] = False
     for name, member in schema["properties"].items():
@@ -131,6 +153,8 @@ def _body_schema(schema: dict[str, Any], body: type[Struct], settings: Settings)
             _metadata(member, settings)
         elif name == "content":
             _content(member, settings)
+        elif name == "tokens":
+            _tokens(member)
         _refuse_nul(member)
     if body is schemas.MessageBatch:
         messages = schema["properties"]["messages"]

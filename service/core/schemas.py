@@ -43,11 +43,13 @@ Topic = Annotated[
     str,
     Meta(min_length=1, max_length=255, description="Optional label partitioning a conversation."),
 ]
+# Token counts are PostgreSQL integers (messages.tokens).
+MAX_TOKENS = 2**31 - 1
 Tokens = Annotated[
     int,
     Meta(
         ge=0,
-        le=2**31 - 1,
+        le=MAX_TOKENS,
         description="The message's token count by the model's own tokenizer; when left out, "
         'the service estimates it (README "The context window").',
     ),
@@ -56,8 +58,8 @@ ExpiresAt = Annotated[
     datetime,
     Meta(
         tz=True,
-        description="When the next prune deletes the conversation (RFC 3339 with its offset, "
-        "in the future); null: never.",
+        description="When the next prune deletes the conversation (RFC 3339 with its offset; "
+        "a time already past: the next prune); null: never.",
     ),
 ]
 

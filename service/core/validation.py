@@ -6,7 +6,6 @@ than reaching the database. Sizes are measured in UTF-8 bytes, as stored.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -59,15 +58,7 @@ def check_content(content: str, field: str, settings: Settings) -> None:
     reject_nul(content, field)
 
 
-def check_expiry(expires_at: Any, field: str) -> None:
-    """An expiry must lie ahead: one already past would have the next prune delete the
-    conversation (delete it instead)."""
-    if isinstance(expires_at, datetime) and expires_at <= datetime.now(UTC):
-        raise InvalidInput("expires_at must be in the future", field=field)
-
-
 def check_conversation_create(body: ConversationCreate, settings: Settings) -> None:
-    check_expiry(body.expires_at, "expires_at")
     reject_nul(body.title, "title")
     reject_nul(body.user_id, "user_id")
     reject_nul(body.external_id, "external_id")
@@ -77,7 +68,6 @@ def check_conversation_create(body: ConversationCreate, settings: Settings) -> N
 def check_conversation_patch(
     body: ConversationPatch, settings: Settings, field_prefix: str = ""
 ) -> None:
-    check_expiry(body.expires_at, f"{field_prefix}expires_at")
     if isinstance(body.title, str):
         reject_nul(body.title, f"{field_prefix}title")
     if isinstance(body.metadata, dict):

@@ -18,16 +18,13 @@ from msgspec import UNSET
 from service.core.errors import Forbidden, InvalidInput, NotFound
 from service.core.principal import Principal
 from service.core.refs import ConversationRef
-from service.core.schemas import ContextPrompt, MessagePage
+from service.core.schemas import MAX_TOKENS, ContextPrompt, MessagePage
 from service.core.settings import Settings
 from service.core.validation import reject_nul
 from service.db.pool import Connection
 from service.history.conversations import require, resolve
 from service.history.messages import NO_UPPER_BOUND, check_seq_bound
 from service.store import context
-
-# Token counts are PostgreSQL integers; a budget above any sum of them is no budget.
-MAX_TOKENS = 2**31 - 1
 
 
 def _check_budget(
