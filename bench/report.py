@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 from importlib.metadata import version
+from itertools import pairwise
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -194,10 +195,33 @@ content and a small metadata object each), imported into an empty database.
 
 The import is {result["import_seconds"] / result["copy_seconds"]:.1f}x the raw COPY time. Peak
 RSS of the import process: {result["import_peak_rss_mib"]:.0f} MiB (it holds one batch of at
-most 20,000 messages or 32 MiB of content); of the import and export processes together (the
-larger of the two): {result["export_peak_rss_mib"]:.0f} MiB, whatever the data size.
-
+most 20,000 messages or 32 MiB of content, and reads the next one); of the import and export
+processes together (the larger of the two): {result["export_peak_rss_mib"]:.0f} MiB, whatever
+the data size.
+{_copy_steps(result)}
 Import summary: {result["summary"]}
+"""
+
+
+def _copy_steps(result: dict[str, Any]) -> str:
+    """Where a COPY of messages spends its time: one piece of the schema's work taken away at
+    each step (bench/imports.py COPY_STEPS), when the run measured it."""
+    steps = result.get("copy_steps")
+    if not steps:
+        return ""
+    rows = [f"| {steps[0]['what']} | {steps[0]['seconds']:.1f} s | |"]
+    for before, step in pairwise(steps):
+        saved = before["seconds"] - step["seconds"]
+        rows.append(f"| {step['what']} | {step['seconds']:.1f} s | {saved:+.1f} s |")
+    load = ", ".join(f"{value:.1f}" for value in result.get("load_average", []))
+    return f"""
+COPY of the same {result["messages"]:,} stored rows (binary, from a file) into messages, taking
+away one piece of the schema's work at each step; the saving is that piece's cost (load average
+at the end of the run: {load}):
+
+| COPY into messages | time | saved by this step |
+|---|---|---|
+{chr(10).join(rows)}
 """
 
 
@@ -479,6 +503,7 @@ with that load; making each call both ways back to back is what keeps the two co
 def write(run: dict[str, Any], out: Path) -> None:
     # Here: bench.observability imports bench.run, which imports this module.
     from bench.observability import section as observability_section
+    from bench.page_cache import section as page_cache_section
 
     _plot_throughput(run, out)
     _plot_growth(run, out)
@@ -528,6 +553,7 @@ chatkeep's rate across those runs, relative to the median. They are never assert
 {context_section(out)}
 {client_section(out)}
 {observability_section(out)}
+{page_cache_section(out)}
 ## Memory
 Peak RSS (VmHWM) of each uvicorn worker after all workloads:
 {memory}

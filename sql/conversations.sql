@@ -152,3 +152,12 @@ WITH erased AS (
 )
 SELECT count(*) AS conversations, coalesce(sum(message_count), 0)::bigint AS messages
 FROM erased;
+
+-- name: revision :one
+-- The version and creation time of conversation :conversation_id, if the caller may see it:
+-- what a history page shows is named by them (a conversation deleted and created again under
+-- the same id starts at version 1 again, with another creation time). One primary-key probe.
+SELECT c.version, c.created_at
+FROM conversations c
+WHERE c.id = :conversation_id
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea);

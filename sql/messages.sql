@@ -11,13 +11,18 @@
 -- once the ones before it carry :max_bytes of content and metadata (running_bytes, the last
 -- column, counts them; octet_length reads a stored text's size without decompressing it). So a
 -- page of large messages stops early, with the message that crosses the budget last.
+-- The page's conversation's version and creation time come last, read in the same snapshot
+-- as the messages (two initplans, each one primary-key probe): together they name exactly
+-- what the page shows, for its ETag and the page cache (service/history/cached_pages.py).
 
 -- name: page_backward :many
 -- The newest :max_rows messages of conversation :conversation_id with
 -- :after_seq < seq < :before_seq, newest first, within the byte budget: one backward range
 -- scan of the primary key.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, status, running_bytes
+       tokens, status, running_bytes,
+       (SELECT c.version FROM conversations c WHERE c.id = :conversation_id) AS conversation_version,
+       (SELECT c.created_at FROM conversations c WHERE c.id = :conversation_id) AS conversation_created_at
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
     FROM (
@@ -42,7 +47,9 @@ ORDER BY seq DESC;
 -- The oldest :max_rows messages of conversation :conversation_id with
 -- :after_seq < seq < :before_seq, oldest first, within the byte budget.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, status, running_bytes
+       tokens, status, running_bytes,
+       (SELECT c.version FROM conversations c WHERE c.id = :conversation_id) AS conversation_version,
+       (SELECT c.created_at FROM conversations c WHERE c.id = :conversation_id) AS conversation_created_at
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
     FROM (
@@ -66,7 +73,9 @@ ORDER BY seq ASC;
 -- name: topic_page_backward :many
 -- Like page_backward, within topic :topic (a range scan of messages_topic_seq).
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, status, running_bytes
+       tokens, status, running_bytes,
+       (SELECT c.version FROM conversations c WHERE c.id = :conversation_id) AS conversation_version,
+       (SELECT c.created_at FROM conversations c WHERE c.id = :conversation_id) AS conversation_created_at
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq DESC) AS running_bytes
     FROM (
@@ -91,7 +100,9 @@ ORDER BY seq DESC;
 -- name: topic_page_forward :many
 -- Like page_forward, within topic :topic.
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, status, running_bytes
+       tokens, status, running_bytes,
+       (SELECT c.version FROM conversations c WHERE c.id = :conversation_id) AS conversation_version,
+       (SELECT c.created_at FROM conversations c WHERE c.id = :conversation_id) AS conversation_created_at
 FROM (
     SELECT page.*, sum(page.bytes) OVER (ORDER BY page.seq ASC) AS running_bytes
     FROM (

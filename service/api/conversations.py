@@ -8,14 +8,15 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.response import Response
 
-from service.api.openapi import PROBLEM_RESPONSES, stored_again
+from service.api.openapi import PAGE_RESPONSES, PROBLEM_RESPONSES, stored_again
 from service.api.params import (
     AuthenticatedRequest,
     ConnectionDependency,
     ConversationId,
 )
-from service.api.preconditions import etag, if_match
+from service.api.preconditions import etag, if_match, if_none_match, not_modified
 from service.core.refs import parse_conversation_ref
+from service.core.revisions import matches_any
 from service.core.schemas import (
     Conversation,
     ConversationCreate,
@@ -56,16 +57,21 @@ class ConversationController(Controller):
         conversation, created = await conversations.create(conn, request.user, data, state.settings)
         return _with_etag(conversation, 201 if created else 200)
 
-    @get("/{conversation_id:str}", responses=PROBLEM_RESPONSES)
+    @get("/{conversation_id:str}", responses=PAGE_RESPONSES)
     async def get_conversation(
         self,
         conversation_id: ConversationId,
         conn: ConnectionDependency,
         request: AuthenticatedRequest,
     ) -> Response[Conversation]:
-        """One conversation; its `ETag` is its version, for `If-Match` on later writes."""
+        """One conversation; its `ETag` is its version, for `If-Match` on later writes. With
+        `If-None-Match` naming it, a 304 without the body."""
         ref = parse_conversation_ref(conversation_id)
-        return _with_etag(await conversations.get(conn, request.user, ref))
+        found = _with_etag(await conversations.get(conn, request.user, ref))
+        tags = if_none_match(request)
+        if tags is not None and matches_any(tags, etag(found.content.version)):
+            return not_modified(found.headers["ETag"])
+        return found
 
     @patch("/{conversation_id:str}", responses=PROBLEM_RESPONSES)
     async def patch_conversation(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
+from typing import cast
+
+from litestar import Controller, MediaType, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.response import Response
 
-from service.api.openapi import PROBLEM_RESPONSES
+from service.api.openapi import PAGE_ETAG, PAGE_RESPONSES, PROBLEM_RESPONSES
 from service.api.params import (
     After,
     AuthenticatedRequest,
@@ -22,7 +24,7 @@ from service.api.params import (
     PromptName,
     TopicFilter,
 )
-from service.api.preconditions import etag, if_match
+from service.api.preconditions import etag, if_match, if_none_match, not_modified
 from service.core.refs import parse_conversation_ref
 from service.core.schemas import (
     Cleared,
@@ -32,7 +34,7 @@ from service.core.schemas import (
     MessagePage,
     MessagePatch,
 )
-from service.history import context, messages
+from service.history import cached_pages, context, messages
 
 
 class MessageController(Controller):
@@ -64,7 +66,7 @@ class MessageController(Controller):
         )
         return Response(MessageList(items=stored), status_code=201, headers={"ETag": etag(version)})
 
-    @get("/", responses=PROBLEM_RESPONSES)
+    @get("/", responses=PAGE_RESPONSES, response_headers=[PAGE_ETAG])
     async def list_messages(
         self,
         *,
@@ -80,7 +82,7 @@ class MessageController(Controller):
         max_tokens: MaxTokens = None,
         include_system: IncludeSystem = False,
         prompt: PromptName = None,
-    ) -> MessagePage:
+    ) -> Response[MessagePage]:
         """A page of history. By default the latest `limit` (50) messages, oldest first.
         `before=S` pages backward (the newest messages below seq S); `after=S` pages forward
         (the oldest above S). `next_cursor` is the seq to pass as `before` (or `after` when
@@ -90,9 +92,13 @@ class MessageController(Controller):
         sum to at most N, oldest first, never cutting one; `include_system=true` puts the
         conversation's system messages first and `prompt=name` a prompt (in `prompt`), both
         counted in N. The response adds `tokens` (the total) and `truncated` (older messages
-        were left out; `next_cursor` pages through them)."""
+        were left out; `next_cursor` pages through them).
+
+        A plain page (no context window) carries a weak `ETag` naming the conversation's
+        version and the query; `If-None-Match` with it answers 304 while nothing in the
+        conversation changed."""
         if max_tokens is not None or include_system or prompt is not None:
-            return await context.window(
+            window = await context.window(
                 conn,
                 request.user,
                 parse_conversation_ref(conversation_id),
@@ -106,10 +112,8 @@ class MessageController(Controller):
                 order=order,
                 settings=state.settings,
             )
-        return await messages.page(
-            conn,
-            request.user,
-            parse_conversation_ref(conversation_id),
+            return Response(window)
+        query = messages.page_query(
             limit=limit,
             before=before,
             after=after,
@@ -117,6 +121,20 @@ class MessageController(Controller):
             topic=topic,
             settings=state.settings,
         )
+        page = await cached_pages.read(
+            conn,
+            request.user,
+            parse_conversation_ref(conversation_id),
+            query,
+            cache=state.page_cache,
+            if_none_match=if_none_match(request),
+        )
+        if page.body is None:
+            return not_modified(page.etag)
+        # The page comes encoded (Litestar sends bytes as they are); the annotation tells the
+        # OpenAPI document what they hold.
+        body = cast(MessagePage, page.body)
+        return Response(body, media_type=MediaType.JSON, headers={"ETag": page.etag})
 
     @delete("/", status_code=200, responses=PROBLEM_RESPONSES)
     async def clear_messages(

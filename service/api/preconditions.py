@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from litestar import Request
+from litestar import Request, Response
 
 from service.core.errors import InvalidInput
 from service.core.preconditions import Precondition
+from service.core.revisions import opaque
 
 # One strong entity tag of ours: a quoted version number. Weak tags never match an If-Match
 # (RFC 9110 13.1.1 compares strongly), so they are refused rather than ignored.
@@ -18,6 +19,20 @@ MAX_TAGS = 32
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def if_none_match(request: Request[Any, Any, Any]) -> frozenset[str] | None:
+    """The request's If-None-Match as opaque tags (weakness dropped: it compares weakly), "*"
+    kept as it is; None when it has none. A tag the service never sent just never matches."""
+    value = request.headers.get("if-none-match")
+    if value is None:
+        return None
+    return frozenset(opaque(tag) for tag in value.split(",")[:MAX_TAGS] if tag.strip())
+
+
+def not_modified(etag: str) -> Response[Any]:
+    """A 304: the caller's If-None-Match names what it would get (no body, just the tag)."""
+    return Response(b"", status_code=304, headers={"ETag": etag})
 
 
 def if_match(request: Request[Any, Any, Any]) -> Precondition | None:

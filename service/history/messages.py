@@ -21,6 +21,7 @@ from service.core.errors import (
 from service.core.preconditions import Precondition
 from service.core.principal import Principal, Scope
 from service.core.refs import ConversationRef, ExternalRef
+from service.core.revisions import PageQuery, Revision
 from service.core.schemas import (
     ConversationPatch,
     Message,
@@ -235,10 +236,23 @@ def check_seq_bound(value: int | None, field: str) -> None:
         raise InvalidInput(f"{field} must be a seq between 0 and {NO_UPPER_BOUND}", field=field)
 
 
-async def page(
-    conn: Connection,
-    principal: Principal,
-    ref: ConversationRef,
+async def _read(
+    conn: Connection, scope: Scope, conversation_id: UUID, query: PageQuery
+) -> messages.Page:
+    return await messages.page(
+        conn,
+        conversation_id=conversation_id,
+        scope=scope,
+        after_seq=NO_LOWER_BOUND if query.after is None else query.after,
+        before_seq=NO_UPPER_BOUND if query.before is None else query.before,
+        limit=query.size + 1,
+        max_bytes=query.max_bytes,
+        forward=query.after is not None,
+        topic=query.topic,
+    )
+
+
+def page_query(
     *,
     limit: int | None,
     before: int | None,
@@ -246,42 +260,45 @@ async def page(
     order: Literal["asc", "desc"],
     topic: str | None,
     settings: Settings,
-) -> MessagePage:
-    """A page of history: by default the latest ``limit``; ``before`` pages backward (newest
-    below it), ``after`` forward (oldest above it). ``next_cursor`` continues in the same
-    direction. A page also stops once its messages carry ``max_page_bytes`` (content and
-    metadata), so memory follows bytes, not counts; it always holds at least one message."""
+) -> PageQuery:
+    """A plain page's query, checked and with the defaults applied."""
     size = page_size(limit, settings)
     check_seq_bound(before, "before")
     check_seq_bound(after, "after")
     reject_nul(topic, "topic")
-    forward = after is not None
-    scope = principal.scope()
-    conversation_id = await resolve(conn, ref, scope)
-    rows, last_running_bytes = await messages.page(
-        conn,
-        conversation_id=conversation_id,
-        scope=scope,
-        after_seq=NO_LOWER_BOUND if after is None else after,
-        before_seq=NO_UPPER_BOUND if before is None else before,
-        limit=size + 1,
-        max_bytes=settings.max_page_bytes,
-        forward=forward,
-        topic=topic,
-    )
-    if not rows:
-        await require(conn, conversation_id, scope)
-    if last_running_bytes > settings.max_page_bytes and len(rows) > 1:
+    return PageQuery(size, before, after, order, topic, settings.max_page_bytes)
+
+
+async def page(
+    conn: Connection, scope: Scope, conversation_id: UUID, query: PageQuery
+) -> tuple[MessagePage, Revision]:
+    """A page of history and the conversation's revision it shows: by default the latest
+    ``size``; ``before`` pages backward (newest below it), ``after`` forward (oldest above it).
+    ``next_cursor`` continues in the same direction. A page also stops once its messages carry
+    ``max_bytes`` (content and metadata), so memory follows bytes, not counts; it always holds
+    at least one message."""
+    forward = query.after is not None
+    rows, last_running_bytes, revision = await _read(conn, scope, conversation_id, query)
+    if revision is None:
+        # No messages: the conversation's revision, or a 404 when it is not the caller's.
+        probed = await conversations.revision(conn, conversation_id=conversation_id, scope=scope)
+        if probed is None:
+            raise conversation_not_found(conversation_id)
+        # A write may have committed between the two statements: read again, so the page is
+        # at least as new as the revision that names it (never older, so never stale).
+        rows, last_running_bytes, revision = await _read(conn, scope, conversation_id, query)
+        revision = revision or probed
+    if last_running_bytes > query.max_bytes and len(rows) > 1:
         # The last row is the one that crossed the budget: it starts the next page.
         items = rows[:-1]
         next_cursor: int | None = items[-1].seq
     else:
-        items = rows[:size]
-        next_cursor = items[-1].seq if len(rows) > size else None
+        items = rows[: query.size]
+        next_cursor = items[-1].seq if len(rows) > query.size else None
     # Rows come in paging order: oldest first when forward, newest first when backward.
-    if forward != (order == "asc"):
+    if forward != (query.order == "asc"):
         items.reverse()
-    return MessagePage(items=items, next_cursor=next_cursor)
+    return MessagePage(items=items, next_cursor=next_cursor), revision
 
 
 async def get(

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from service.core.principal import Scope
+from service.core.revisions import Revision
 from service.core.schemas import Conversation, Erased
 from service.db.pool import Connection
 from service.db.queries import queries
@@ -120,6 +121,14 @@ async def version(conn: Connection, *, conversation_id: UUID, scope: Scope) -> i
         conn, "conversations.version", conversation_id=conversation_id, **scope
     )
     return found
+
+
+async def revision(conn: Connection, *, conversation_id: UUID, scope: Scope) -> Revision | None:
+    """The conversation's version and creation time; None when the caller may not see it."""
+    row = await queries().one(
+        conn, "conversations.revision", conversation_id=conversation_id, **scope
+    )
+    return Revision(*row) if row else None
 
 
 async def delete(

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 from service.core.principal import Scope
+from service.core.revisions import Revision
 from service.core.schemas import Message, NewMessage
 from service.db.pool import Connection
 from service.db.queries import queries
@@ -28,6 +29,8 @@ class Page(NamedTuple):
     messages: list[Message]
     # Content and metadata bytes of the messages up to and including the last one.
     last_running_bytes: int
+    # The conversation's, read with the messages; None when there are none.
+    revision: Revision | None
 
 
 async def page(
@@ -55,8 +58,11 @@ async def page(
     if topic is not None:
         bounds["topic"] = topic
     rows = await queries().many(conn, key, conversation_id=conversation_id, **scope, **bounds)
-    # The first eleven columns are a Message; the twelfth is the running byte count.
-    return Page([Message(*row[:11]) for row in rows], rows[-1][11] if rows else 0)
+    # The first eleven columns are a Message; then the running byte count and the revision.
+    if not rows:
+        return Page([], 0, None)
+    last = rows[-1]
+    return Page([Message(*row[:11]) for row in rows], last[11], Revision(last[12], last[13]))
 
 
 async def get(

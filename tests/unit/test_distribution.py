@@ -57,6 +57,7 @@ HOT = {
     "conversations.get",
     "conversations.exists",
     "conversations.version",
+    "conversations.revision",
     "conversations.update",
     "conversations.delete",
     "conversations.insert",

@@ -1,0 +1,67 @@
+"""The page cache's bound: bytes, least recently used out first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from service.core.page_cache import ENTRY_OVERHEAD, CachedPage, PageCache
+from service.core.revisions import PageQuery, Revision, matches_any, page_etag
+
+QUERY = PageQuery(50, None, None, "asc", None, 4 << 20)
+
+
+def page(size: int, tag: str = 'W/"1"') -> CachedPage:
+    return CachedPage(tag, b"x" * size)
+
+
+def test_the_cache_stays_within_its_bytes_evicting_the_least_recently_used() -> None:
+    one = PageCache.cost(page(1000))
+    cache = PageCache(3 * one)
+    for key in "abc":
+        cache.put(key, page(1000))
+    assert cache.get("a") is not None  # now "b" is the least recently used
+    cache.put("d", page(1000))
+    assert cache.get("b") is None
+    assert {key for key in "acd" if cache.get(key)} == {"a", "c", "d"}
+    assert cache.bytes == 3 * one <= cache.max_bytes
+
+
+def test_replacing_an_entry_counts_it_once() -> None:
+    cache = PageCache(10_000)
+    cache.put("a", page(1000))
+    cache.put("a", page(2000))
+    assert len(cache) == 1
+    assert cache.bytes == 2000 + len('W/"1"') + ENTRY_OVERHEAD
+
+
+def test_a_page_larger_than_the_bound_is_not_kept_and_evicts_nothing() -> None:
+    cache = PageCache(5000)
+    cache.put("a", page(1000))
+    cache.put("huge", page(10_000))
+    assert cache.get("huge") is None
+    assert cache.get("a") is not None
+
+
+def test_many_small_pages_cannot_pass_the_bound() -> None:
+    cache = PageCache(100_000)
+    for n in range(10_000):
+        cache.put(n, page(10))
+    assert cache.bytes <= 100_000
+    assert len(cache) == 100_000 // PageCache.cost(page(10))
+
+
+def test_page_etags_change_with_version_incarnation_and_query() -> None:
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    tag = page_etag(Revision(3, created), QUERY)
+    assert tag.startswith('W/"')
+    assert page_etag(Revision(3, created), QUERY) == tag
+    assert page_etag(Revision(4, created), QUERY) != tag
+    assert page_etag(Revision(3, datetime(2026, 1, 2, tzinfo=UTC)), QUERY) != tag
+    assert page_etag(Revision(3, created), QUERY._replace(before=10)) != tag
+    assert page_etag(Revision(3, created), QUERY._replace(order="desc")) != tag
+
+
+def test_if_none_match_compares_weakly() -> None:
+    assert matches_any(frozenset({'"1.a.b"'}), 'W/"1.a.b"')
+    assert matches_any(frozenset({"*"}), 'W/"1.a.b"')
+    assert not matches_any(frozenset({'"1.a.c"'}), 'W/"1.a.b"')
