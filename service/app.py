@@ -42,6 +42,7 @@ from service.api.search import SearchController
 from service.api.tracing import tracing_plugins
 from service.api.users import UserController
 from service.core import logs, request_ids, visitors
+from service.core.page_cache import PageCache
 from service.core.settings import Settings, get_settings
 from service.db.queries import queries
 
@@ -177,7 +178,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics_lifespan(settings),
         ],
         cors_config=cors(settings),
-        state=State({"settings": settings}),
+        # The page cache is per worker: each worker process builds its own app.
+        state=State({"settings": settings, "page_cache": PageCache(settings.page_cache_bytes)}),
         plugins=[
             ProblemDetailsPlugin(
                 ProblemDetailsConfig(exception_to_problem_detail_map=problems.exception_map())
