@@ -45,7 +45,7 @@ def wrk(url: str, ids_file: Path, token: str, share: float, seconds: float) -> l
         "wrk",
         f"-t{load.threads_for(CONCURRENCY)}",
         f"-c{CONCURRENCY}",
-        f"-d{seconds}s",
+        f"-d{seconds:g}s",
         "--timeout",
         "10s",
         "-s",
@@ -104,7 +104,7 @@ def targets(baseline: Path | None) -> dict[str, tuple[list[str], dict[str, str],
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.page_cache", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=8, help="per measurement")
+    parser.add_argument("--seconds", type=int, default=8, help="per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="medians are reported")
     parser.add_argument("--baseline", help="a commit without the page cache, to compare with")
     args = parser.parse_args(argv)

@@ -208,3 +208,17 @@ async def test_two_workers_never_serve_a_page_older_than_an_acknowledged_write(
                         assert page["items"][-1]["content"] == f"n{n}"
 
             await asyncio.gather(writer(), reader(), reader())
+
+
+async def test_the_workers_cache_keeps_within_its_setting(database_url: str, api_key: str) -> None:
+    settings = make_settings(database_url, page_cache_bytes="20000")
+    async with AsyncTestClient(app=create_app(settings)) as small:
+        small.headers["Authorization"] = f"Bearer {api_key}"
+        conversation = await _conversation(small, count=60)
+        url = f"/v1/conversations/{conversation}/messages"
+        cache: PageCache = small.app.state.page_cache
+        for before in range(2, 62):
+            reply = await small.get(url, params={"before": before, "limit": 5})
+            assert reply.status_code == 200
+            assert cache.bytes <= 20000
+        assert 1 < len(cache) < 59  # it kept some, and let the oldest go
