@@ -8,6 +8,7 @@ too. Writes overload_results.json for the report's "Overload" section.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -32,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shape = dataset.Shape(args.conversations, args.messages, 100, [])
     runs = []
-    with dataset.server(os.environ.get("DATABASE_URL")) as url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        dataset.server(os.environ.get("DATABASE_URL")) as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         token = dataset.populate(url, shape)
         ids_file = Path(tmp) / "ids.txt"
         ids_file.write_text("\n".join(dataset.conversation_ids(shape)) + "\n")
@@ -45,15 +49,17 @@ def main(argv: list[str] | None = None) -> int:
             }
             with servers.serving(servers.chatkeep(args.workers), env, "/health/ready") as server:
                 for concurrency in CONCURRENCY:
-                    measure = {
-                        "mode": "read",
-                        "ids_file": ids_file,
-                        "token": token,
-                        "users": shape.users,
-                        "concurrency": concurrency,
-                    }
-                    load.wrk(server.url, seconds=2, **measure)
-                    result = load.wrk(server.url, seconds=args.seconds, **measure)
+                    measure = functools.partial(
+                        load.wrk,
+                        server.url,
+                        mode="read",
+                        ids_file=ids_file,
+                        token=token,
+                        users=shape.users,
+                        concurrency=concurrency,
+                    )
+                    measure(seconds=2)
+                    result = measure(seconds=args.seconds)
                     refused = result.errors / max(1.0, result.rate * args.seconds)
                     runs.append(
                         {
@@ -64,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                             "load_average": os.getloadavg()[0],
                         }
                     )
-                    print(f"  limit {limit} c{concurrency}: {result} 503s {refused:.1%}", flush=True)
+                    print(
+                        f"  limit {limit} c{concurrency}: {result} 503s {refused:.1%}", flush=True
+                    )
     run = {"wait_ms": args.wait_ms, "workers": args.workers, "runs": runs}
     (HERE / "overload_results.json").write_text(json.dumps(run, indent=2) + "\n")
     return 0

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import asyncpg
+
 from bench import dataset, servers
 from bench.load import _percentile
 
@@ -104,7 +106,7 @@ async def _client(
     errors = 0
     try:
         while time.perf_counter() < deadline:
-            append, read = _heads(host, token, random.choice(ids))
+            append, read = _heads(host, token, random.choice(ids))  # noqa: S311 (load, not keys)
             started = time.perf_counter()
             errors += await conn.request(append, TURN_BODY) != 201
             appended = time.perf_counter()
@@ -115,7 +117,9 @@ async def _client(
     return errors
 
 
-async def _run(url: str, token: str, ids: list[str], concurrency: int, seconds: float) -> TurnResult:
+async def _run(
+    url: str, token: str, ids: list[str], concurrency: int, seconds: float
+) -> TurnResult:
     samples: list[tuple[float, float]] = []
     started = time.perf_counter()
     deadline = started + seconds
@@ -138,10 +142,18 @@ async def _run(url: str, token: str, ids: list[str], concurrency: int, seconds: 
 
 
 def measure(
-    url: str, token: str, ids: list[str], concurrency: int, seconds: float, warmup: float = 1
+    url: str, token: str, ids: list[str], *, concurrency: int, seconds: float, warmup: float = 1
 ) -> TurnResult:
     asyncio.run(_run(url, token, ids, concurrency, warmup))
     return asyncio.run(_run(url, token, ids, concurrency, seconds))
+
+
+async def _set_synchronous_commit(url: str, value: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"ALTER DATABASE {dataset.DATABASE} SET synchronous_commit = {value}")
+    finally:
+        await conn.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,19 +162,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--synchronous-commit",
+        default="on",
+        choices=("on", "off"),
+        help="off: what a turn costs without waiting for its commit's WAL flush (fsync)",
+    )
     args = parser.parse_args(argv)
     shape = dataset.Shape(args.conversations, args.messages, 100, [])
     with dataset.server(os.environ.get("DATABASE_URL")) as url:
         token = dataset.populate(url, shape)
+        asyncio.run(_set_synchronous_commit(url, args.synchronous_commit))
         ids = dataset.conversation_ids(shape)
         env = {"DATABASE_URL": url, "CHATKEEP_LOG_LEVEL": "warning"}
         with servers.serving(servers.chatkeep(args.workers), env, "/health/ready") as server:
             results = []
             for concurrency in CONCURRENCY:
-                results.append(measure(server.url, token, ids, concurrency, args.seconds))
+                results.append(
+                    measure(server.url, token, ids, concurrency=concurrency, seconds=args.seconds)
+                )
                 print(f"  turns c{concurrency}: {results[-1]}", flush=True)
-    run = {"results": [asdict(r) for r in results], "load_average": os.getloadavg()}
-    (HERE / "turns_results.json").write_text(json.dumps(run, indent=2) + "\n")
+    run = {
+        "synchronous_commit": args.synchronous_commit,
+        "results": [asdict(r) for r in results],
+        "load_average": os.getloadavg(),
+    }
+    suffix = "" if args.synchronous_commit == "on" else "_async_commit"
+    (HERE / f"turns_results{suffix}.json").write_text(json.dumps(run, indent=2) + "\n")
     return 0
 
 

@@ -47,8 +47,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_acquire_timeout: float = 5.0
     # Admission (README "Under overload"): requests of one worker in the database path at once
     # (0: unlimited); one past that waits this many milliseconds for a slot, then gets a 503.
-    max_in_flight: int = 16
-    admission_wait_ms: int = 50
+    # Off by default: a burst on one conversation (appends queued on its row lock) is not
+    # overload, and a gate tight enough to bound tails refuses it (bench/REPORT.md "Overload").
+    max_in_flight: int = 0
+    admission_wait_ms: int = 100
     connect_timeout: float = 5.0
     # Read replicas (README "Read replicas"): comma-separated URLs, in DATABASE_URL's forms, of
     # streaming replicas of the primary. Reads go to one when it has caught up with the caller.
