@@ -17,6 +17,7 @@ import asyncpg
 
 from service.cli import keys as keys_cli
 from service.cli import retention as retention_cli
+from service.cli import servers
 from service.cli import transfer as transfer_cli
 from service.cli import users as users_cli
 from service.cli.observability import metrics_directory
@@ -56,8 +57,6 @@ def _exit_quietly(signum: int, frame: object) -> None:
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     embedded = None
     database_url = settings.database_url
     if not database_url:
@@ -79,20 +78,15 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, _exit_quietly)
         workers = args.workers or settings.workers
         with metrics_directory(settings, workers):
-            uvicorn.run(
-                "service.app:create_app",
-                factory=True,
+            servers.run(
+                args.server,
+                settings,
                 host=args.host or settings.host,
                 port=args.port or settings.port,
                 workers=workers,
-                log_level=settings.log_level,
-                # chatkeep's own format and access log (service/api/observe.py), request ids.
-                log_config=logs.logging_config(settings),
-                access_log=False,
-                loop="uvloop",
-                http="httptools",
-                proxy_headers=False,
             )
+    except servers.ServerMissing as exc:
+        raise CommandError(str(exc)) from exc
     finally:
         if embedded:
             embedded.stop()
@@ -195,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host", help="bind address (CHATKEEP_HOST, default 127.0.0.1)")
     serve_parser.add_argument("--port", type=int, help="port (CHATKEEP_PORT, default 8000)")
     serve_parser.add_argument("--workers", type=int, help="worker processes (CHATKEEP_WORKERS)")
+    serve_parser.add_argument(
+        "--server",
+        choices=servers.SERVERS,
+        default="uvicorn",
+        help="HTTP server (default uvicorn; granian needs the granian extra)",
+    )
     serve_parser.add_argument(
         "--migrate", action="store_true", help="apply pending migrations before serving"
     )
