@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import dataset, load, run, servers
+from bench.observability import workers_cpu_seconds
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "page_cache_results.json"
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     results: dict[str, dict[str, list[load.Result]]] = {}
     memory: dict[str, list[list[float]]] = {}
+    cpu_us: dict[str, dict[str, list[float]]] = {}
     load_average: list[list[float]] = [list(os.getloadavg())]
     with (
         dataset.server(os.environ.get("DATABASE_URL")) as url,
@@ -127,8 +130,13 @@ def main(argv: list[str] | None = None) -> int:
                 with servers.serving(command, {"DATABASE_URL": url, **env}, probe) as server:
                     wrk(server.url, ids_file, token, 0.5, 2)  # warm-up
                     for workload, share in WORKLOADS.items():
+                        cpu_before = workers_cpu_seconds(server)
                         result = wrk(server.url, ids_file, token, share, args.seconds)
+                        used = workers_cpu_seconds(server) - cpu_before
                         results.setdefault(name, {}).setdefault(workload, []).append(result)
+                        cpu_us.setdefault(name, {}).setdefault(workload, []).append(
+                            used / (result.rate * args.seconds) * 1e6
+                        )
                     memory.setdefault(name, []).append(server.worker_peak_rss_mib())
                 load_average.append(list(os.getloadavg()))
                 print(
@@ -157,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, by_workload in results.items()
         },
         "peak_rss_mib": memory,
+        # Microseconds of the workers' CPU time per request: steadier than rates on a shared
+        # machine, as it does not count the time a worker waits for a core.
+        "cpu_us": cpu_us,
         "load_average": load_average,
         "total_seconds": time.time() - started,
     }
@@ -186,15 +197,20 @@ def section(out: Path) -> str:
         f"{result['repeats']} runs of {result['seconds']:g} s; the ratio is to the bare handler "
         "on the same workload (it reads the page every time, whatever the query).",
         "",
-        "| server | " + " | ".join(f"{w} req/s | / bare | p99 ms" for w in WORKLOADS) + " |",
-        "|---|" + "---:|---:|---:|" * len(WORKLOADS),
+        "| server | "
+        + " | ".join(f"{w} req/s | / bare | p99 ms | CPU µs/req" for w in WORKLOADS)
+        + " |",
+        "|---|" + "---:|---:|---:|---:|" * len(WORKLOADS),
     ]
     for name in names:
         cells = []
         for workload in WORKLOADS:
             median = figures[name][workload]["median"]
             ratio = median["rate"] / bare[workload]["median"]["rate"]
-            cells.append(f"{median['rate']:,.0f} | {ratio:.2f} | {median['p99_ms']:.1f}")
+            cpu = statistics.median(result["cpu_us"][name][workload])
+            cells.append(
+                f"{median['rate']:,.0f} | {ratio:.2f} | {median['p99_ms']:.1f} | {cpu:,.0f}"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",

@@ -147,7 +147,13 @@ async def test_cached_pages_are_the_uncached_bytes(client: Client) -> None:
     conversation = await _conversation(client, count=60)
     url = f"/v1/conversations/{conversation}/messages"
     cache: PageCache = client.app.state.page_cache
-    for params in ({}, {"limit": 7, "order": "desc"}, {"after": 3}, {"before": 40, "limit": 5}):
+    queries: list[dict[str, str | int]] = [
+        {},
+        {"limit": 7, "order": "desc"},
+        {"after": 3},
+        {"before": 40, "limit": 5},
+    ]
+    for params in queries:
         first = await client.get(url, params=params)
         cached_bytes = cache.bytes
         second = await client.get(url, params=params)
