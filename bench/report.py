@@ -175,10 +175,16 @@ def imports_section(out: Path) -> str:
         seconds = result[key]
         return f"| {what} | {seconds:.1f} s | {messages / seconds:,.0f} messages/s |"
 
+    batched = "copy_batched_seconds" in result
     rows = "\n".join(
         (
             row("`chatkeep import sqlite` (read, clean, COPY, verify)", "import_seconds"),
             row("floor: PostgreSQL `COPY messages FROM` the same rows", "copy_seconds"),
+            *(
+                [row("floor: the same COPY in the import's batches", "copy_batched_seconds")]
+                if batched
+                else []
+            ),
             row("the same import again (all present: verification only)", "rerun_seconds"),
             row(f"`chatkeep export` ({result['export_mib']:.0f} MiB of NDJSON)", "export_seconds"),
         )
@@ -193,7 +199,11 @@ content and a small metadata object each), imported into an empty database.
 |---|---|---|
 {rows}
 
-The import is {result["import_seconds"] / result["copy_seconds"]:.1f}x the raw COPY time. Peak
+The import is {result["import_seconds"] / result["copy_seconds"]:.2f}x the raw COPY time{
+        f" ({result['import_seconds'] / result['copy_batched_seconds']:.2f}x in the same batches)"
+        if batched
+        else ""
+    }. Peak
 RSS of the import process: {result["import_peak_rss_mib"]:.0f} MiB (it holds one batch of at
 most 20,000 messages or 32 MiB of content, and reads the next one); of the import and export
 processes together (the larger of the two): {result["export_peak_rss_mib"]:.0f} MiB, whatever
@@ -504,6 +514,7 @@ def write(run: dict[str, Any], out: Path) -> None:
     # Here: bench.observability imports bench.run, which imports this module.
     from bench.observability import section as observability_section
     from bench.page_cache import section as page_cache_section
+    from bench.pgbouncer import section as pgbouncer_section
 
     _plot_throughput(run, out)
     _plot_growth(run, out)
@@ -554,6 +565,7 @@ chatkeep's rate across those runs, relative to the median. They are never assert
 {client_section(out)}
 {observability_section(out)}
 {page_cache_section(out)}
+{pgbouncer_section(out)}
 ## Memory
 Peak RSS (VmHWM) of each uvicorn worker after all workloads:
 {memory}
