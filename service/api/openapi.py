@@ -155,6 +155,10 @@ def _body_schema(schema: dict[str, Any], body: type[Struct], settings: Settings)
             _content(member, settings)
         elif name == "tokens":
             _tokens(member)
+        elif name == "expires_at":
+            for option in _subschemas(member):
+                if option.get("type") == "string":
+                    option["format"] = "date-time"
         _refuse_nul(member)
     if body is schemas.MessageBatch:
         messages = schema["properties"]["messages"]

@@ -54,10 +54,11 @@ Tokens = Annotated[
         'the service estimates it (README "The context window").',
     ),
 ]
+# A string, parsed strictly (service.core.filters.instant): decoded as a datetime, a number
+# would pass as seconds since 1970.
 ExpiresAt = Annotated[
-    datetime,
+    str,
     Meta(
-        tz=True,
         description="When the next prune deletes the conversation (RFC 3339 with its offset; "
         "a time already past: the next prune); null: never.",
     ),

@@ -4,7 +4,6 @@ deletes: service/history/conversation_lists.py.)"""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from uuid import UUID
 
 from msgspec import UnsetType
@@ -16,6 +15,7 @@ from service.core.errors import (
     TooLarge,
     conversation_not_found,
 )
+from service.core.filters import instant
 from service.core.preconditions import Precondition
 from service.core.principal import Principal, Scope
 from service.core.refs import ConversationRef, ExternalRef
@@ -106,6 +106,7 @@ async def create(
     external id) and body again returns the stored one; the same id with another body, someone
     else's id, or an external id the owner uses already, is a Conflict."""
     check_conversation_create(body, settings)
+    expires_at = instant(body.expires_at, "expires_at")
     user_id, visitor_hash = principal.new_conversation_owner(body.user_id, field="user_id")
     conversation_id = body.id or uuid.uuid4()
     async with conn.transaction():
@@ -117,7 +118,7 @@ async def create(
             visitor_hash=visitor_hash,
             metadata=body.metadata,
             external_id=body.external_id,
-            expires_at=body.expires_at,
+            expires_at=expires_at,
         )
         if created:
             if user_id is not None or visitor_hash is not None:
@@ -140,7 +141,7 @@ async def create(
     if (
         existing is None
         or (existing.title, existing.user_id, existing.external_id, existing.expires_at)
-        != (body.title, user_id, body.external_id, body.expires_at)
+        != (body.title, user_id, body.external_id, expires_at)
         or not same_json(existing.metadata, body.metadata)
     ):
         field = "id" if body.id is not None else "external_id"
@@ -207,6 +208,11 @@ async def apply_patch(
 ) -> Conversation | None:
     """Patch the conversation inside the caller's transaction; None when nothing matched. A merge
     whose result outgrows the metadata limit is TooLarge (the transaction then rolls it back)."""
+    expires_at = (
+        instant(patch.expires_at, f"{field_prefix}expires_at")
+        if isinstance(patch.expires_at, str)
+        else None
+    )
     found = await conversations.update(
         conn,
         conversation_id=conversation_id,
@@ -217,7 +223,7 @@ async def apply_patch(
         merge=merge,
         if_versions=None if precondition is None else precondition.sql_versions(),
         set_expires_at=not isinstance(patch.expires_at, UnsetType),
-        expires_at=patch.expires_at if isinstance(patch.expires_at, datetime) else None,
+        expires_at=expires_at,
     )
     if found is None:
         return None

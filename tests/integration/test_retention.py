@@ -121,6 +121,7 @@ async def test_expires_at_is_set_on_create_shown_changed_and_cleared(client: Cli
         "2030-01-01T00:00:00",  # no offset: which instant is meant is a guess
         "tomorrow",
         [2030, 1, 1],
+        1893456000,  # seconds since 1970: not an RFC 3339 time
     ],
 )
 async def test_a_bad_expiry_is_a_422_naming_it(client: Client, value: Any) -> None:
