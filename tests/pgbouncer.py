@@ -71,8 +71,13 @@ class PgBouncer:
             f"auth_type = scram-sha-256\nauth_file = {users}\n"
             "pool_mode = transaction\n"
             f"max_client_conn = {MAX_CLIENTS}\ndefault_pool_size = {SERVER_POOL_SIZE}\n"
-            # The admin console, for KILL between tests (see release).
+            # The admin console (SHOW CLIENTS).
             f"admin_users = {self.user}\n"
+            # pytest-postgresql drops and recreates each test's database: a login that fails
+            # meanwhile must not hold the pool back for the default 15 s.
+            "server_login_retry = 1\n"
+            # Every test connects afresh: logging each connection would only bury the errors.
+            "log_connections = 0\nlog_disconnections = 0\n"
             f"logfile = {self.logfile}\npidfile = {self.directory / 'pgbouncer.pid'}\n"
         )
         account = _unprivileged_user()
@@ -83,9 +88,9 @@ class PgBouncer:
             [binary, str(ini)],
             user=account.pw_uid if account else None,
             group=account.pw_gid if account else None,
+            # It logs to the logfile as well: an unread pipe would fill up and stop it.
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=subprocess.DEVNULL,
         )
         self._wait_ready()
 
@@ -104,8 +109,8 @@ class PgBouncer:
     def _log(self) -> str:
         try:
             return self.logfile.read_text()[-4000:]
-        except OSError:
-            return self.process.stderr.read() if self.process.stderr else ""
+        except OSError as exc:
+            return f"no log ({exc})"
 
     def url(self, direct_url: str) -> str:
         """``direct_url`` (a database of the server behind) as reached through PgBouncer."""
@@ -130,12 +135,6 @@ class PgBouncer:
             cursor = psycopg.ClientCursor(conn)
             cursor.execute(command)
             return cursor.fetchall() if cursor.description else []
-
-    def release(self, database: str) -> None:
-        """Close PgBouncer's server connections to ``database``, which pytest-postgresql drops
-        after each test (it would otherwise hand out connections whose database is gone)."""
-        self.admin(f"KILL {database}")
-        self.admin(f"RESUME {database}")
 
     def stop(self) -> None:
         self.process.terminate()

@@ -59,9 +59,6 @@ def _named_server() -> dict[str, Any] | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     global _throwaway  # noqa: PLW0603 - one server per test session
-    config.addinivalue_line(
-        "markers", "through_pgbouncer: run again with the app behind PgBouncer (tests/pgbouncer.py)"
-    )
     if _throwaway is not None:
         # Configured already: client/tests/conftest.py shares these hooks.
         return
@@ -147,25 +144,36 @@ def pgbouncer(request: pytest.FixtureRequest) -> Iterator[PgBouncer]:
     bouncer.stop()
 
 
+# The API's second pass (README "Tests"): these modules' tests of the in-process app run once
+# with the app on the database directly and once behind PgBouncer in transaction mode.
+THROUGH_PGBOUNCER = {
+    f"tests.integration.test_{name}"
+    for name in (
+        "conversations_api",
+        "messages_api",
+        "files",
+        "conversation_state",
+        "external_ids",
+        "conversation_lists",
+        "search",
+        "identity",
+    )
+}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    # The API's second pass (README "Tests"): tests marked through_pgbouncer run once with the
-    # app on the database directly and once with the app behind PgBouncer in transaction mode.
-    if metafunc.definition.get_closest_marker("through_pgbouncer") and (
-        "database_route" in metafunc.fixturenames
-    ):
+    if metafunc.module.__name__ in THROUGH_PGBOUNCER and "database_route" in metafunc.fixturenames:
         metafunc.parametrize("database_route", ["direct", "pgbouncer"], indirect=True)
 
 
 @pytest.fixture
-def database_route(request: pytest.FixtureRequest, database_url: str) -> Iterator[dict[str, str]]:
+def database_route(request: pytest.FixtureRequest, database_url: str) -> dict[str, str]:
     """The settings that say how the app reaches the test's database: directly, or through
     PgBouncer (pool_mode=transaction, with the direct URL for its sessions)."""
     if getattr(request, "param", "direct") == "direct":
-        yield {"database_url": database_url}
-        return
+        return {"database_url": database_url}
     bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
-    yield bouncer.route(database_url)
-    bouncer.release(urlsplit(database_url).path.lstrip("/"))
+    return bouncer.route(database_url)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Behind PgBouncer in transaction mode (README "Behind PgBouncer"), the real one (Debian's 1.18,
 tests/pgbouncer.py): requests go through it, while what needs a session of its own (the
 listener's LISTEN, the prune's lock, migrations, an export's cursors) connects directly. The
-API tests marked through_pgbouncer run through it as well (tests/integration/conftest.py)."""
+main API test modules run through it as well (THROUGH_PGBOUNCER, tests/integration/conftest.py)."""
 
 from __future__ import annotations
 

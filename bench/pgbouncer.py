@@ -1,0 +1,197 @@
+"""What PgBouncer in transaction mode costs (README "Behind PgBouncer"): the latest-50 read and
+the append of workloads (a) and (b), through `chatkeep serve --workers 2` on the database
+directly and through Debian's pgbouncer (1.18, pool_mode=transaction, tests/pgbouncer.py) with
+CHATKEEP_POOL_MODE=transaction, whose pool then prepares no named statements: every statement
+is parsed and planned at each call.
+
+    python -m bench.pgbouncer [--seconds 8] [--repeats 3]
+
+Each repeat runs every workload on both servers back to back, so the machine's drift hits both
+alike. Writes bench/pgbouncer_results.json; `python -m bench.report` puts it into REPORT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from bench import dataset, load, report, run, servers
+from tests import pgbouncer
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "pgbouncer_results.json"
+SHAPE = dataset.Shape(conversations=1000, messages=200, users=100, growth=[])
+WORKERS = 2
+# name -> (the wrk script's mode, concurrency): workloads (a) at c1 and c16 and (b).
+WORKLOADS = {"a: latest 50, c1": ("read", 1), "a: latest 50, c16": ("read", 16)}
+WORKLOADS["b: append 2, c16"] = ("append", 16)
+QUIET = {"CHATKEEP_LOG_LEVEL": "warning", "CHATKEEP_ACCESS_LOG": "false"}
+
+
+def ensure_pgbouncer() -> None:
+    if pgbouncer.executable():
+        return
+    if os.geteuid() != 0:
+        sys.exit("bench.pgbouncer: install pgbouncer (Debian: apt-get install pgbouncer)")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "pgbouncer"], check=True)
+
+
+def bouncer_for(url: str) -> pgbouncer.PgBouncer:
+    parts = urlsplit(url)
+    if not (parts.hostname and parts.port and parts.username):
+        sys.exit(f"bench.pgbouncer: PgBouncer needs a host, port and user in {url}")
+    return pgbouncer.PgBouncer(
+        parts.hostname, parts.port, unquote(parts.username), unquote(parts.password or "")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pgbouncer", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8, help="per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="medians are reported")
+    args = parser.parse_args(argv)
+    run.ensure_tools()
+    ensure_pgbouncer()
+    started = time.time()
+    results: dict[str, dict[str, list[load.Result]]] = {}
+    with (
+        dataset.server(os.environ.get("DATABASE_URL")) as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        print("bench.pgbouncer: loading the data set", flush=True)
+        token = dataset.populate(url, SHAPE)
+        ids_file = Path(tmp) / "ids.txt"
+        ids_file.write_text("\n".join(dataset.conversation_ids(SHAPE)) + "\n")
+        bouncer = bouncer_for(url)
+        bouncer.start()
+        through = bouncer.route(url)
+        routes = {
+            "direct": {"DATABASE_URL": url, **QUIET},
+            "PgBouncer": {
+                "DATABASE_URL": through["database_url"],
+                "CHATKEEP_POOL_MODE": through["pool_mode"],
+                "CHATKEEP_DIRECT_DATABASE_URL": through["direct_database_url"],
+                **QUIET,
+            },
+        }
+        try:
+            command = servers.chatkeep(WORKERS)
+            with (
+                servers.serving(command, routes["direct"], "/health/ready") as direct,
+                servers.serving(command, routes["PgBouncer"], "/health/ready") as pooled,
+            ):
+                served = {"direct": direct, "PgBouncer": pooled}
+                for repeat in range(args.repeats + 1):
+                    for name, (mode, concurrency) in WORKLOADS.items():
+                        for route, server in served.items():
+                            result = load.wrk(
+                                server.url,
+                                mode=mode,
+                                ids_file=ids_file,
+                                token=token,
+                                users=SHAPE.users,
+                                concurrency=concurrency,
+                                # The first round warms both servers up and is not kept.
+                                seconds=args.seconds if repeat else 2,
+                            )
+                            if repeat:
+                                results.setdefault(name, {}).setdefault(route, []).append(result)
+                                print(f"  {name}, {route}: {result}", flush=True)
+        finally:
+            bouncer.stop()
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "command": " ".join(["python -m bench.pgbouncer", *(argv or sys.argv[1:])]),
+                "pgbouncer": version(),
+                "seconds": args.seconds,
+                "repeats": args.repeats,
+                "workers": WORKERS,
+                "results": {
+                    name: {
+                        route: {
+                            "median": asdict(load.median_result(runs)),
+                            "rates": [r.rate for r in runs],
+                        }
+                        for route, runs in by_route.items()
+                    }
+                    for name, by_route in results.items()
+                },
+                "machine": report.machine(),
+                "load_average": os.getloadavg(),
+                "total_seconds": time.time() - started,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"bench.pgbouncer: wrote {RESULTS}")
+    return 0
+
+
+def version() -> str:
+    binary = pgbouncer.executable() or shutil.which("pgbouncer") or "pgbouncer"
+    done = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.splitlines()[0] if done.stdout else "unknown"
+
+
+def section(out: Path) -> str:
+    """The PgBouncer section of REPORT.md, when `python -m bench.pgbouncer` has been run."""
+    path = out / "pgbouncer_results.json"
+    if not path.exists():
+        return ""
+    result = json.loads(path.read_text())
+
+    def cells(cell: dict[str, Any]) -> str:
+        middle, rates = cell["median"], cell["rates"]
+        spread = (max(rates) - min(rates)) / 2 / middle["rate"] if middle["rate"] else 0
+        return (
+            f"{middle['rate']:,.0f} | ±{spread:.0%} | {middle['p50_ms']:.2f} | "
+            f"{middle['p99_ms']:.2f}"
+        )
+
+    def change(by_route: dict[str, Any]) -> str:
+        direct = by_route["direct"]["median"]["rate"]
+        return f"{by_route['PgBouncer']['median']['rate'] / direct - 1:+.0%}" if direct else "-"
+
+    rows = "\n".join(
+        f"| {name} | {cells(by_route['direct'])} | {cells(by_route['PgBouncer'])} | "
+        f"{change(by_route)} |"
+        for name, by_route in result["results"].items()
+    )
+    load_average = ", ".join(f"{value:.1f}" for value in result["load_average"])
+    header = (
+        "| workload | direct req/s | spread | p50 ms | p99 ms | PgBouncer req/s | spread "
+        "| p50 ms | p99 ms | throughput |"
+    )
+    return f"""## PgBouncer
+Generated by `{result["command"]}` ({result["pgbouncer"]}, `pool_mode = transaction`, on the
+same machine): `chatkeep serve --workers {result["workers"]}` on the database directly, and
+through PgBouncer with `CHATKEEP_POOL_MODE=transaction` (no named prepared statements: each
+statement is parsed and planned at every call). Same data set as (a) and (b) above; medians of
+{result["repeats"]} runs of {result["seconds"]:g} s, both servers measured back to back in each.
+
+{header}
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+{rows}
+
+PgBouncer is a third process on the same two cores (with wrk, chatkeep and PostgreSQL): each
+statement crosses one more process and parses again. The machine is shared with other work
+(load average {load_average} when the run ended): figures move with it, by more than the
+spread of one run suggests.
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
