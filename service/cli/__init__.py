@@ -142,7 +142,7 @@ async def _check_pooler(settings: Settings) -> list[str]:
     if settings.pool_mode != "transaction":
         return []
     try:
-        pooled = await connect(settings.database_url, settings)
+        pooled = await connect(settings.database_url, settings, through_pooler=True)
     except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
         print(f"pooler:    FAILED ({type(exc).__name__}: {exc})")
         return ["the pooler (DATABASE_URL) fails"]

@@ -103,12 +103,14 @@ async def connect(
     *,
     application_name: str = "chatkeep cli",
     statement_timeout: bool = True,
+    through_pooler: bool = False,
 ) -> asyncpg.Connection:
     """A connection of its own, outside the pool, set up as pooled ones are (codecs, server
     settings). ``statement_timeout=False`` for batch work whose statements may run long (a
-    COPY of an import batch, an export's cursors)."""
+    COPY of an import batch, an export's cursors). ``through_pooler``: to a transaction
+    pooler, as the pool's connections are in that mode (no named statements, no settings)."""
     server_settings = _server_settings(settings, application_name)
-    if not statement_timeout:
+    if not statement_timeout or through_pooler:
         del (
             server_settings["statement_timeout"],
             server_settings["idle_in_transaction_session_timeout"],
@@ -117,6 +119,7 @@ async def connect(
         asyncpg_dsn(database_url),
         timeout=settings.connect_timeout,
         server_settings=server_settings,
+        statement_cache_size=0 if through_pooler else 100,
     )
     try:
         await init_connection(conn)

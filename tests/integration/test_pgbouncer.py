@@ -211,3 +211,20 @@ def test_migrate_goes_to_the_direct_url(empty_database_url: str) -> None:
     assert migrated.returncode == 0, migrated.stderr
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute("SELECT to_regclass('conversations') IS NOT NULL").fetchone() == (True,)
+
+
+def test_check_tries_the_pooler(pgbouncer: PgBouncer, database_url: str) -> None:
+    # Checks run on the direct URL; the pooler (DATABASE_URL) is tried as the pool uses it.
+    route = pgbouncer.route(database_url)
+    env = {
+        **os.environ,
+        "DATABASE_URL": route["database_url"],
+        "CHATKEEP_POOL_MODE": route["pool_mode"],
+        "CHATKEEP_DIRECT_DATABASE_URL": route["direct_database_url"],
+    }
+    checked = subprocess.run(
+        [CHATKEEP, "check"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "pool mode: transaction" in checked.stdout
+    assert "pooler:    ok" in checked.stdout
