@@ -179,6 +179,19 @@ def section(out: Path) -> str:
         for name, by_route in result["results"].items()
         for route, cell in by_route.items()
     )
+
+    def share(by_route: dict[str, Any]) -> str:
+        direct, uncached, pooled = (
+            by_route[route]["median"]["rate"]
+            for route in ("direct", "direct, no statement cache", "PgBouncer")
+        )
+        return f"{(direct - uncached) / (direct - pooled):.0%}" if direct > pooled else "-"
+
+    shares = "; ".join(
+        f"{name}: {share(by_route)}"
+        for name, by_route in result["results"].items()
+        if "direct, no statement cache" in by_route
+    )
     load_average = ", ".join(f"{value:.1f}" for value in result["load_average"])
     header = "| workload | route | req/s | spread | p50 ms | p99 ms | against direct |"
     return f"""## PgBouncer
@@ -194,10 +207,15 @@ hop. Same data set as (a) and (b) above; medians of {result["repeats"]} runs of
 |---|---|---:|---:|---:|---:|---:|
 {rows}
 
-PgBouncer is a third process on the same two cores (with wrk, chatkeep and PostgreSQL): each
-statement crosses one more process and parses again. The machine is shared with other work
-(load average {load_average} when the run ended): figures move with it, by more than the
-spread of one run suggests.
+Most of what PgBouncer costs here is the statements, not the pooler: of the throughput lost
+behind it, the share already lost on the direct connection without the statement cache is
+{shares}. Each statement is parsed and planned at every call instead of once per connection
+(an append runs several), and PgBouncer adds one more process on the same two cores (with
+wrk, chatkeep and PostgreSQL) for each statement to cross. PgBouncer 1.21+ can keep prepared
+statements in transaction mode (`max_prepared_statements`); chatkeep does not rely on it, so
+that 1.18, as Debian ships it, works. The machine is shared with other work (load average
+{load_average} when the run ended): figures move with it, by more than the spread of one run
+suggests.
 """
 
 
