@@ -21,11 +21,21 @@ test("a conversation's stream carries its changes, in order, and ends when it is
   const { items } = await ck.messages.append(conversation, [{ role: "user", content: "Hi" }, { role: "assistant", content: "" , status: "in_progress"}]);
   await ck.messages.appendContent(conversation, items[1].id, "Hello", { status: "complete" });
   await ck.conversations.update(conversation, { title: "Greetings" });
-  await ck.messages.delete(conversation, items[0].id);
-  await ck.conversations.delete(conversation);
-
   const seen = [];
-  for await (const event of stream) seen.push(event);
+  let sawDeletion;
+  const deletionSeen = new Promise((done) => (sawDeletion = done));
+  const reading = (async () => {
+    for await (const event of stream) {
+      seen.push(event);
+      if (event.type === "message.deleted") sawDeletion();
+    }
+  })();
+  await ck.messages.delete(conversation, items[0].id);
+  // The log goes with its conversation: an event not yet read when the conversation is deleted
+  // is superseded by conversation.deleted, so the deletion waits for it to be seen.
+  await deletionSeen;
+  await ck.conversations.delete(conversation);
+  await reading;
   assert.deepEqual(seen.map((event) => event.type), [
     "message.created",
     "message.created",
