@@ -11,6 +11,10 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import NamedTuple
 
+# A page over this share of the bound is not kept: the cache is for the many small pages that
+# are read again, which a few large ones (up to CHATKEEP_MAX_PAGE_BYTES each) would push out,
+# and a worker holding large pages both cached and in flight outgrows its memory aim.
+LARGEST_SHARE = 16
 # What an entry costs besides its body: key, tag, the dict's and tuple's bookkeeping. An
 # estimate, so the bound holds for small pages too.
 ENTRY_OVERHEAD = 400
@@ -42,10 +46,11 @@ class PageCache:
 
     def put(self, key: Hashable, page: CachedPage) -> None:
         """Keep ``page`` under ``key`` (replacing what was there), evicting the least recently
-        used entries until the cache fits its bound; a page larger than the bound is not kept."""
+        used entries until the cache fits its bound; a page over 1/LARGEST_SHARE of the bound is
+        not kept."""
         self.discard(key)
         cost = self.cost(page)
-        if cost > self.max_bytes:
+        if cost > self.max_bytes // LARGEST_SHARE:
             return
         self._entries[key] = page
         self.bytes += cost

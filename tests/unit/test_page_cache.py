@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from service.core.page_cache import ENTRY_OVERHEAD, CachedPage, PageCache
+from service.core.page_cache import ENTRY_OVERHEAD, LARGEST_SHARE, CachedPage, PageCache
 from service.core.revisions import PageQuery, Revision, matches_any, page_etag
 
 QUERY = PageQuery(50, None, None, "asc", None, 4 << 20)
@@ -16,29 +16,30 @@ def page(size: int, tag: str = 'W/"1"') -> CachedPage:
 
 def test_the_cache_stays_within_its_bytes_evicting_the_least_recently_used() -> None:
     one = PageCache.cost(page(1000))
-    cache = PageCache(3 * one)
-    for key in "abc":
+    cache = PageCache(LARGEST_SHARE * one)
+    for key in range(LARGEST_SHARE):
         cache.put(key, page(1000))
-    assert cache.get("a") is not None  # now "b" is the least recently used
-    cache.put("d", page(1000))
-    assert cache.get("b") is None
-    assert {key for key in "acd" if cache.get(key)} == {"a", "c", "d"}
-    assert cache.bytes == 3 * one <= cache.max_bytes
+    assert cache.get(0) is not None  # now 1 is the least recently used
+    cache.put("new", page(1000))
+    assert cache.get(1) is None
+    assert cache.get(0) is not None
+    assert cache.get("new") is not None
+    assert cache.bytes == LARGEST_SHARE * one <= cache.max_bytes
 
 
 def test_replacing_an_entry_counts_it_once() -> None:
-    cache = PageCache(10_000)
+    cache = PageCache(LARGEST_SHARE * 10_000)
     cache.put("a", page(1000))
     cache.put("a", page(2000))
     assert len(cache) == 1
     assert cache.bytes == 2000 + len('W/"1"') + ENTRY_OVERHEAD
 
 
-def test_a_page_larger_than_the_bound_is_not_kept_and_evicts_nothing() -> None:
-    cache = PageCache(5000)
+def test_a_page_over_its_share_of_the_bound_is_not_kept_and_evicts_nothing() -> None:
+    cache = PageCache(LARGEST_SHARE * 5000)
     cache.put("a", page(1000))
-    cache.put("huge", page(10_000))
-    assert cache.get("huge") is None
+    cache.put("large", page(5000))
+    assert cache.get("large") is None
     assert cache.get("a") is not None
 
 
