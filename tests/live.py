@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,14 +22,38 @@ CHATKEEP = str(Path(sys.executable).with_name("chatkeep"))
 STARTUP_SECONDS = 90
 
 
-def serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+class Drained(subprocess.Popen[str]):
+    """A server whose output is read as it comes: a server logging more than a pipe holds
+    (a database outage's warnings) would otherwise stop at its next write. ``communicate``
+    returns everything it printed."""
+
+    def drain(self) -> Drained:
+        self.printed: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        return self
+
+    def _read(self) -> None:
+        assert self.stdout is not None
+        for line in self.stdout:
+            self.printed.append(line)
+
+    def communicate(
+        self, input: str | None = None, timeout: float | None = None
+    ) -> tuple[str, str]:
+        self.wait(timeout)
+        self.reader.join(timeout)
+        return "".join(self.printed), ""
+
+
+def serve(env: dict[str, str], port: int) -> Drained:
+    return Drained(
         [CHATKEEP, "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
+    ).drain()
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -42,7 +67,7 @@ def peak_rss_mib(pid: int) -> float:
 def wait_ready(base: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert process.poll() is None, process.communicate()[0]
         try:
             if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
                 return
