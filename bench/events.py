@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from statistics import quantiles
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -49,6 +49,29 @@ PACE_SECONDS = 0.2
 EVENT_ID = re.compile(rb"id: (\d+)\n")
 
 
+class Stream(asyncio.Protocol):
+    """One subscriber's connection: records when each event id arrives. A bare Protocol (no
+    StreamReader, no task per stream): the client shares the server's two cores, so it should
+    cost as little per event as it can."""
+
+    def __init__(self, arrivals: dict[tuple[str, int], list[float]], conversation_id: str) -> None:
+        self._arrivals = arrivals
+        self._conversation_id = conversation_id
+        self._tail = b""
+        self.head: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        if not self.head.done():
+            self.head.set_result(data)
+            return
+        text = self._tail + data
+        for match in EVENT_ID.finditer(text):
+            self._arrivals[(self._conversation_id, int(match[1]))].append(now)
+        # An id line split over two reads is found in the next one.
+        self._tail = text[-32:] if not text.endswith(b"\n\n") else b""
+
+
 class Subscribers:
     """Streams of conversations, recording when each event id arrives on each."""
 
@@ -57,44 +80,27 @@ class Subscribers:
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._key = key
         self.arrivals: dict[tuple[str, int], list[float]] = defaultdict(list)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._writers: list[asyncio.StreamWriter] = []
-        self.open = 0
+        self._transports: list[asyncio.BaseTransport] = []
 
     async def add(self, conversation_id: str) -> None:
-        reader, writer = await asyncio.open_connection(self._host, self._port)
-        writer.write(
+        loop = asyncio.get_running_loop()
+        transport, stream = await loop.create_connection(
+            lambda: Stream(self.arrivals, conversation_id), self._host, self._port
+        )
+        # uvloop's transports are not asyncio's classes, but they write.
+        cast(asyncio.WriteTransport, transport).write(
             f"GET /v1/conversations/{conversation_id}/events HTTP/1.1\r\nHost: bench\r\n"
             f"Authorization: Bearer {self._key}\r\nAccept: text/event-stream\r\n\r\n".encode()
         )
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
+        head = await asyncio.wait_for(stream.head, 30)
         if not head.startswith(b"HTTP/1.1 200"):
             raise RuntimeError(head.decode(errors="replace"))
-        self._writers.append(writer)
-        self.open += 1
-        self._tasks.append(asyncio.create_task(self._read(conversation_id, reader)))
+        self._transports.append(transport)
 
-    async def _read(self, conversation_id: str, reader: asyncio.StreamReader) -> None:
-        tail = b""
-        while chunk := await reader.read(65536):
-            now = time.perf_counter()
-            text = tail + chunk
-            for match in EVENT_ID.finditer(text):
-                self.arrivals[(conversation_id, int(match[1]))].append(now)
-            # An id line split over two reads is found in the next one.
-            tail = text[-32:] if not text.endswith(b"\n\n") else b""
-
-    async def close(self) -> None:
-        for writer in self._writers:
-            writer.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        self._writers.clear()
-        self.open = 0
-        self.arrivals.clear()
+    def close(self) -> None:
+        for transport in self._transports:
+            transport.close()
+        self._transports.clear()
 
 
 def _subscribe(base: str, key: str, conversations: list[str], count: int, pipe: Connection) -> None:
@@ -111,32 +117,41 @@ def _subscribe(base: str, key: str, conversations: list[str], count: int, pipe: 
         pipe.send("ready")
         await asyncio.get_running_loop().run_in_executor(None, pipe.recv)
         arrivals = dict(subscribers.arrivals)
-        await subscribers.close()
+        subscribers.close()
         pipe.send(arrivals)
 
     uvloop.run(follow())
 
 
+class Following:
+    """The subscribers' process: its pid, and their arrivals once the block has ended."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.arrivals: dict[tuple[str, int], list[float]] = {}
+
+
 @contextmanager
-def subscribed(
-    base: str, key: str, conversations: list[str], count: int
-) -> Iterator[dict[tuple[str, int], list[float]]]:
+def subscribed(base: str, key: str, conversations: list[str], count: int) -> Iterator[Following]:
     """``count`` subscribers in another process (so reading them does not slow the writers in
-    this one); the dict yielded holds their arrivals once the block has ended. Both processes
-    read the same monotonic clock."""
+    this one). Both processes read the same monotonic clock."""
     ours, theirs = multiprocessing.get_context("spawn").Pipe()
     process = multiprocessing.get_context("spawn").Process(
         target=_subscribe, args=(base, key, conversations, count, theirs)
     )
     process.start()
-    arrivals: dict[tuple[str, int], list[float]] = {}
+    assert process.pid is not None
+    following = Following(process.pid)
     try:
+        while not ours.poll(1):
+            if not process.is_alive():
+                raise RuntimeError("the subscribers' process died")
         if ours.recv() != "ready":
             raise RuntimeError("the subscribers did not start")
-        yield arrivals
+        yield following
     finally:
         ours.send("stop")
-        arrivals.update(ours.recv())
+        following.arrivals.update(ours.recv())
         process.join(60)
 
 
@@ -150,14 +165,36 @@ async def append(client: httpx.AsyncClient, conversation_id: str) -> int:
     return seq
 
 
+def workers(server: servers.Server) -> list[int]:
+    return [
+        pid
+        for pid in servers._children(server.process.pid)
+        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
 def rss_mib(server: servers.Server) -> float:
-    total = 0.0
-    for pid in servers._children(server.process.pid):
-        status = Path(f"/proc/{pid}/status").read_text()
-        if b"resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            continue
-        total += int(status.split("VmRSS:")[1].split()[0]) / 1024
-    return total
+    return sum(
+        int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
+        for pid in workers(server)
+    )
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, all) clock ticks of every core so far, from /proc/stat."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -176,7 +213,7 @@ async def delivery(
         before = rss_mib(server)
         answered: dict[int, float] = {}
         streams = per_worker * WORKERS
-        with subscribed(server.url, key, [conversation_id], streams) as arrivals:
+        with subscribed(server.url, key, [conversation_id], streams) as following:
             await asyncio.sleep(2)
             idle = rss_mib(server)
             for _ in range(appends):
@@ -186,7 +223,7 @@ async def delivery(
             await asyncio.sleep(2)
     latencies = [
         arrival - answered[seq]
-        for (_, seq), times in arrivals.items()
+        for (_, seq), times in following.arrivals.items()
         if seq in answered
         for arrival in times
     ]
@@ -223,16 +260,29 @@ async def append_rate(
                 await append(client, conversation_id)
                 done += 1
 
-        with subscribed(server.url, key, conversations, per_worker * WORKERS) as arrivals:
+        with subscribed(server.url, key, conversations, per_worker * WORKERS) as following:
             await asyncio.sleep(1)
+            pids = workers(server)
+            cpu_before = cpu_seconds(pids), cpu_seconds([following.pid])
+            machine_before = machine_busy()
             started = time.perf_counter()
             await asyncio.gather(*(writer(c, started + seconds) for c in conversations))
             elapsed = time.perf_counter() - started
-    delivered = sum(len(times) for times in arrivals.values())
+            # Events of the last appends still on their way are not counted, nor their CPU.
+            workers_cpu = cpu_seconds(pids) - cpu_before[0]
+            client_cpu = cpu_seconds([following.pid]) - cpu_before[1]
+            machine_after = machine_busy()
+    delivered = sum(len(times) for times in following.arrivals.values())
     return {
         "subscribers_per_worker": per_worker,
         "appends_per_second": done / elapsed,
         "events_delivered": delivered,
+        # CPU (both workers together; the subscribers' process) per second of the run.
+        "workers_cpu_share": workers_cpu / elapsed,
+        "client_cpu_share": client_cpu / elapsed,
+        # How busy the machine's cores were (1.0: all of them, all the time).
+        "machine_busy": (machine_after[0] - machine_before[0])
+        / (machine_after[1] - machine_before[1]),
     }
 
 
@@ -286,6 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subscribers", default="1,100,1000", help="per worker, comma-separated")
     parser.add_argument("--appends", type=int, default=100, help="per latency measurement")
     parser.add_argument("--seconds", type=float, default=10, help="per rate measurement")
+    parser.add_argument(
+        "--coalesce-ms",
+        default="50,0,250",
+        help="CHATKEEP_EVENTS_COALESCE_MS values, comma-separated: the appends' rate is measured "
+        "under each, the delivery latency under the first",
+    )
     args = parser.parse_args(argv)
     counts = [int(count) for count in args.subscribers.split(",")]
     # Thousands of streams: the client's sockets, and the workers' (they inherit the limit).
@@ -302,25 +358,30 @@ def main(argv: list[str] | None = None) -> int:
         key = asyncio.run(_key(url))
         results["append_statement"] = asyncio.run(trigger_cost_us(url))
         print(f"bench: one append's statement {results['append_statement']}", flush=True)
-        env = {
-            "DATABASE_URL": url,
-            "CHATKEEP_LOG_LEVEL": "warning",
-            "CHATKEEP_KEY_REQUESTS_PER_MINUTE": "0",
-        }
-        with servers.serving(servers.chatkeep(WORKERS), env, "/health/ready") as server:
-            results["delivery"] = []
-            for count in counts:
-                row = uvloop.run(delivery(server, key, count, args.appends))
-                print(f"bench: delivery {row}", flush=True)
-                results["delivery"].append(row)
-            results["rate"] = []
-            for count in (0, counts[-1]):
-                row = uvloop.run(append_rate(server, key, count, args.seconds))
-                print(f"bench: append rate {row}", flush=True)
-                results["rate"].append(row)
+        results["delivery"] = []
+        results["rate"] = []
+        for run, coalesce_ms in enumerate(int(value) for value in args.coalesce_ms.split(",")):
+            env = {
+                "DATABASE_URL": url,
+                "CHATKEEP_LOG_LEVEL": "warning",
+                "CHATKEEP_KEY_REQUESTS_PER_MINUTE": "0",
+                "CHATKEEP_EVENTS_COALESCE_MS": str(coalesce_ms),
+            }
+            with servers.serving(servers.chatkeep(WORKERS), env, "/health/ready") as server:
+                for count in counts if run == 0 else ():
+                    row = uvloop.run(delivery(server, key, count, args.appends))
+                    row["coalesce_ms"] = coalesce_ms
+                    print(f"bench: delivery {row}", flush=True)
+                    results["delivery"].append(row)
+                for count in (0, counts[-1]) if run == 0 else (counts[-1],):
+                    row = uvloop.run(append_rate(server, key, count, args.seconds))
+                    row["coalesce_ms"] = coalesce_ms
+                    print(f"bench: append rate {row}", flush=True)
+                    results["rate"].append(row)
+    results["load_average"] = os.getloadavg()
     results["machine_note"] = (
-        "One 2-core machine for the server, PostgreSQL and the clients, shared with other "
-        "engineers' work while this ran (load average about 4)"
+        "One 2-core machine for the server, PostgreSQL and the clients; nothing else ran "
+        "(load average below 0.5 before the run)"
     )
     results["total_seconds"] = time.time() - started
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -142,6 +142,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # stream, and the events a subscriber may fall behind by before its stream is closed.
     events_heartbeat_seconds: float = 15.0
     events_buffer: int = 1000
+    # A conversation's events within this many milliseconds of its last hand-over to its
+    # subscribers wait for the interval's end and go out together (0: each as it comes).
+    events_coalesce_ms: int = 50
     # A stream ends after this long (the client reconnects and resumes), so credentials are
     # checked again and long-lived connections spread over workers as they come and go.
     events_max_seconds: float = 3600.0
@@ -199,6 +202,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "failed_auth_per_minute",
             "max_in_flight",
             "admission_wait_ms",
+            "events_coalesce_ms",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env_name(name)} must not be negative")

@@ -4,7 +4,10 @@ Writers never talk to subscribers. Triggers (migrations/0012.events.sql) log eve
 conversation in its transaction and NOTIFY channel ``chatkeep_events`` with ids only; every
 worker of every instance LISTENs on its one listener connection (service/db/listener.py). On a
 notification a worker reads the new events once, with the rows they name, encodes each as an
-SSE frame once, and hands the frame to each of its subscribers of that conversation.
+SSE frame once, joins the frames of one read once, and hands that batch to each of its
+subscribers of that conversation. Events that follow the last hand-over within
+``events_coalesce_ms`` wait for the interval's end, so a busy conversation (a reply streamed in
+token by token) costs each subscriber one write per interval rather than one per event.
 
 - Subscribers have bounded buffers (``events_buffer`` frames). Handing over never waits: a
   subscriber whose buffer is full is cut off (its buffer is emptied, its stream ends) and
@@ -25,9 +28,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -52,8 +56,6 @@ PAGE = 500
 # How long a client waits before reconnecting (SSE `retry`, milliseconds).
 RETRY_MILLISECONDS = 1000
 HEARTBEAT = b": heartbeat\n\n"
-# Put in a subscriber's buffer to end its stream.
-CLOSE = None
 
 Frame = tuple[int, bytes]
 
@@ -90,27 +92,81 @@ def event_frame(conversation_id: UUID, event: LoggedEvent) -> bytes | None:
     return frame(event.type, data, event.seq)
 
 
+class Batch(NamedTuple):
+    """Frames handed over together: joined once for all the subscribers that take them whole."""
+
+    frames: tuple[Frame, ...]
+    data: bytes
+
+    @classmethod
+    def of(cls, *frames: Frame) -> Batch:
+        return cls(frames, b"".join(data for _seq, data in frames))
+
+
+HEARTBEAT_BATCH = Batch.of((0, HEARTBEAT))
+
+
 class Subscriber:
+    """One stream's buffer: what the hub handed over and the stream has not written yet.
+
+    A deque and one waiter rather than an asyncio.Queue: a thousand subscribers take every
+    event, and the queue's bookkeeping per put and get was a fair part of the fan-out."""
+
     def __init__(self, size: int, deadline: float) -> None:
-        self.buffer: asyncio.Queue[Frame | None] = asyncio.Queue(size)
+        self._batches: deque[Batch] = deque()
+        # Frames held, against ``size``.
+        self._held = 0
+        self._size = size
+        self._waiter: asyncio.Future[None] | None = None
+        # No more is taken; the stream ends once it has written what it holds.
+        self.ended = False
         # When the stream ends anyway (events_max_seconds), on the loop's clock.
         self.deadline = deadline
         # Whether it was given anything since the last heartbeat tick.
         self.busy = False
 
-    def give(self, item: Frame) -> None:
+    def give(self, batch: Batch) -> None:
         self.busy = True
-        try:
-            self.buffer.put_nowait(item)
-        except asyncio.QueueFull:
+        if self.ended:
+            return
+        if self._held + len(batch.frames) > self._size:
             self.close()
+            return
+        self._batches.append(batch)
+        self._held += len(batch.frames)
+        self._wake()
+
+    def full(self) -> bool:
+        return self._held >= self._size
+
+    def end(self) -> None:
+        """End the stream once it has written what it holds."""
+        self.ended = True
+        self._wake()
 
     def close(self) -> None:
         """End the stream as soon as it reads its buffer: what it holds is dropped (the client
         replays it with Last-Event-ID)."""
-        while not self.buffer.empty():
-            self.buffer.get_nowait()
-        self.buffer.put_nowait(CLOSE)
+        self._batches.clear()
+        self._held = 0
+        self.end()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def take(self) -> list[Batch] | None:
+        """All that waits (a stream that fell behind catches up in one write); None once the
+        stream has ended."""
+        while not self._batches:
+            if self.ended:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        batches = list(self._batches)
+        self._batches.clear()
+        self._held = 0
+        return batches
 
 
 @dataclass(eq=False)
@@ -121,6 +177,8 @@ class Topic:
     seq: int | None = None
     reading: bool = False
     again: bool = False
+    # Conversation topics: no read before this time on the loop's clock (events_coalesce_ms).
+    next_read: float = 0.0
     # Owner topics: conversations changed since the last read, and how ("n", "c", "d", "m-", "m+").
     pending: dict[UUID, str] = field(default_factory=dict)
 
@@ -154,7 +212,7 @@ class Hub:
                     if now >= subscriber.deadline:
                         subscriber.close()
                     elif not subscriber.busy:
-                        subscriber.give((0, HEARTBEAT))
+                        subscriber.give(HEARTBEAT_BATCH)
                     subscriber.busy = False
 
     # -- what the listener calls ------------------------------------------------------------
@@ -183,10 +241,10 @@ class Hub:
         """The listener is (back) up: notifications may have been lost meanwhile."""
         for conversation_id in list(self._conversations):
             self._conversation_changed(conversation_id)
-        reset = frame("reset", {"reason": "notifications may have been missed"})
+        reset = Batch.of((0, frame("reset", {"reason": "notifications may have been missed"})))
         for topic in self._owners.values():
             for subscriber in topic.subscribers:
-                subscriber.give((0, reset))
+                subscriber.give(reset)
 
     def close(self) -> None:
         """End every stream (the worker is shutting down) and refuse new ones."""
@@ -215,18 +273,30 @@ class Hub:
         self._spawn(lambda: self._read(conversation_id, topic))
 
     async def _read(self, conversation_id: UUID, topic: Topic) -> None:
-        """Hand the conversation's new events to its subscribers, reading until none is left."""
+        """Hand the conversation's new events to its subscribers, reading until none is left.
+        Events that come within ``events_coalesce_ms`` of the last hand-over wait for the
+        interval's end and go out together: one write per subscriber for many events."""
+        loop = asyncio.get_running_loop()
+        interval = self._settings.events_coalesce_ms / 1000
         try:
             while True:
+                wait = topic.next_read - loop.time()
+                if wait > 0 and not self.closed:
+                    await asyncio.sleep(wait)
                 topic.again = False
                 assert topic.seq is not None
                 logged = await self.read(conversation_id, topic.seq)
+                frames = []
                 for event in logged:
                     topic.seq = event.seq
                     data = event_frame(conversation_id, event)
                     if data is not None:
-                        for subscriber in list(topic.subscribers):
-                            subscriber.give((event.seq, data))
+                        frames.append((event.seq, data))
+                if frames:
+                    batch = Batch.of(*frames)
+                    for subscriber in list(topic.subscribers):
+                        subscriber.give(batch)
+                    topic.next_read = loop.time() + interval
                 if len(logged) < PAGE and not topic.again:
                     return
         except Exception:
@@ -241,13 +311,13 @@ class Hub:
         topic = self._conversations.get(conversation_id)
         if topic is None:
             return
-        deleted = (0, frame("conversation.deleted", {"id": conversation_id}))
+        deleted = Batch.of((0, frame("conversation.deleted", {"id": conversation_id})))
         for subscriber in topic.subscribers:
-            subscriber.give(deleted)
-            if subscriber.buffer.full():
+            if subscriber.full():
                 subscriber.close()  # a reconnection gets the 404 that says as much
             else:
-                subscriber.buffer.put_nowait(CLOSE)
+                subscriber.give(deleted)
+                subscriber.end()
 
     async def read(self, conversation_id: UUID, after_seq: int) -> list[LoggedEvent]:
         async with checked_out(self._pool, self._settings.pool_acquire_timeout) as conn:
@@ -306,12 +376,19 @@ class Hub:
                 if len(logged) < PAGE:
                     break
             self._replayed(conversation_id, topic, position)
-            async for frames in self._live(subscriber):
+            while (batches := await subscriber.take()) is not None:
                 fresh = []
-                for seq, data in frames:
-                    if seq == 0 or seq > position:
-                        position = max(position, seq)
-                        fresh.append(data)
+                for batch in batches:
+                    first_seq = batch.frames[0][0]
+                    if first_seq == 0 or first_seq > position:
+                        # Unsequenced (a heartbeat, a deletion) or wholly new: as it is.
+                        fresh.append(batch.data)
+                        position = max(position, batch.frames[-1][0])
+                        continue
+                    for seq, data in batch.frames:  # it overlaps the replay
+                        if seq > position:
+                            position = seq
+                            fresh.append(data)
                 if fresh:
                     yield b"".join(fresh)
 
@@ -335,8 +412,9 @@ class Hub:
                 del topic.pending[conversation_id]
                 data = await self._owner_frame(key, conversation_id, kind)
                 if data is not None:
+                    batch = Batch.of((0, data))
                     for subscriber in list(topic.subscribers):
-                        subscriber.give((0, data))
+                        subscriber.give(batch)
         except Exception:
             log.exception("live conversation changes of an owner could not be read")
             for subscriber in topic.subscribers:
@@ -361,24 +439,8 @@ class Hub:
         with self._subscribed(self._owners, key) as (subscriber, _topic):
             yield b"retry: %d\n\n" % RETRY_MILLISECONDS
             yield frame("ready", {})
-            async for frames in self._live(subscriber):
-                yield b"".join(data for _seq, data in frames)
-
-    async def _live(self, subscriber: Subscriber) -> AsyncIterator[list[Frame]]:
-        """What the hub hands the subscriber (heartbeats included), until it is closed: all that
-        waits at once, so a stream that fell behind catches up in few writes."""
-        while True:
-            item = await subscriber.buffer.get()
-            frames: list[Frame] = []
-            while item is not None:  # CLOSE
-                frames.append(item)
-                if subscriber.buffer.empty():
-                    break
-                item = subscriber.buffer.get_nowait()
-            if frames:
-                yield frames
-            if item is None:
-                return
+            while (batches := await subscriber.take()) is not None:
+                yield b"".join(batch.data for batch in batches)
 
 
 # -- the operations the HTTP layer calls ---------------------------------------------------------

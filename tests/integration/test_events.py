@@ -326,6 +326,29 @@ async def test_a_reply_streamed_into_an_in_progress_message(
         )
 
 
+async def test_events_close_behind_one_another_go_out_together(
+    database_url: str, api_key: str
+) -> None:
+    """An event after a quiet spell goes out at once; those within CHATKEEP_EVENTS_COALESCE_MS
+    of it wait for the interval's end and come together, in order."""
+    async with two_workers(database_url, api_key, events_coalesce_ms="1500") as (client, _):
+        conversation_id, url = new_conversation()
+        await append(client, url, "hello")
+        async with open_stream(client, events_url(conversation_id)) as stream:
+            await append(client, url, "first")
+            (first,) = await stream.take(1)
+            first_at = time.monotonic()
+            await append(client, url, "second")
+            await append(client, url, "third")
+            later = await stream.take(2)
+            later_at = time.monotonic()
+        assert [e.json()["content"] for e in [first, *later]] == ["first", "second", "third"]
+        assert [e.id for e in [first, *later]] == ["2", "3", "4"]
+        # Held back until the interval after the first hand-over ended (a slow machine only
+        # makes this later).
+        assert later_at - first_at > 1.0
+
+
 async def test_heartbeats_keep_an_idle_stream_open(database_url: str, api_key: str) -> None:
     async with two_workers(database_url, api_key, events_heartbeat_seconds="0.2") as (client, _):
         conversation_id, url = new_conversation()
