@@ -16,6 +16,7 @@ from litestar.routes import HTTPRoute
 
 from service.api import consistency, problems
 from service.api.accounts import AccountTokenController
+from service.api.admission import Admission, AdmissionGate
 from service.api.authentication import Authenticate
 from service.api.consistency import (
     provide_routed_connection,
@@ -189,7 +190,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers={Exception: problems.unexpected},
         # Logging is chatkeep's (service/core/logs.py), configured below, not Litestar's.
         logging_config=None,
-        middleware=[limit_headers],
+        # Each worker process builds its own app, so each has its own gate.
+        middleware=[
+            AdmissionGate(Admission(settings.max_in_flight, settings.admission_wait_ms / 1000)),
+            limit_headers,
+        ],
         request_max_body_size=settings.max_body_bytes,
         request_class=BoundedRequest,
         openapi_config=OpenAPIConfig(

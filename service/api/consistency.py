@@ -19,7 +19,7 @@ from litestar import Litestar, Request
 from litestar.datastructures import MutableScopeHeaders, State
 from litestar.types import Message, Scope
 
-from service.api.lifespan import admitted, primary_connection
+from service.api.lifespan import primary_connection
 from service.core.consistency import RULE, format_position, parse_position
 from service.core.errors import Unavailable
 from service.core.settings import Settings
@@ -67,7 +67,7 @@ async def provide_routed_connection(
     if request.method in READS:
         seen = seen_position(request)
         if not request.route_handler.opt.get(PRIMARY):
-            async with admitted(request, state), replicas.reading(seen) as conn:
+            async with replicas.reading(seen) as conn:
                 yield conn
             return
     async with primary_connection(request, state) as conn:

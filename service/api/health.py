@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from litestar import Controller, Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 
+from service.api.admission import UNGATED
 from service.api.problems import RETRY_AFTER_SECONDS
 from service.core.schemas import Liveness, Readiness
 from service.core.settings import Settings
@@ -15,6 +18,8 @@ from service.history import health
 class HealthController(Controller):
     path = "/health"
     tags = ("health",)
+    # A busy worker is not a dead one: probes are never refused at the admission gate.
+    opt = MappingProxyType({UNGATED: True})
 
     @get("/live")
     async def live(self) -> Liveness:

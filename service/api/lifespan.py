@@ -13,7 +13,6 @@ from typing import Any
 from litestar import Litestar, Request
 from litestar.datastructures import State
 
-from service.api.admission import UNGATED, Admission
 from service.api.shutdown import Drain, drain_on_exit_signal
 from service.auth.keyring import KeyRing
 from service.core.settings import Settings
@@ -30,7 +29,6 @@ def pool_lifespan(settings: Settings) -> Any:
 
     @asynccontextmanager
     async def open_pool(app: Litestar) -> AsyncIterator[None]:
-        app.state.admission = Admission(settings.max_in_flight, settings.admission_wait_ms / 1000)
         try:
             app.state.pool = await create_pool(settings)
         except UNAVAILABLE as exc:
@@ -91,20 +89,7 @@ async def provide_connection(
 async def primary_connection(
     request: Request[Any, Any, Any], state: State
 ) -> AsyncIterator[Connection]:
-    """A connection of the primary's pool, once the admission gate lets the request in."""
+    """A connection of the primary's pool."""
     settings: Settings = state.settings
-    async with (
-        admitted(request, state),
-        checked_out(state.pool, settings.pool_acquire_timeout) as conn,
-    ):
+    async with checked_out(state.pool, settings.pool_acquire_timeout) as conn:
         yield conn
-
-
-def admitted(
-    request: Request[Any, Any, Any], state: State
-) -> contextlib.AbstractAsyncContextManager[None]:
-    """A slot of the worker's admission gate for the request, unless its route is ungated."""
-    if request.route_handler.opt.get(UNGATED):
-        return contextlib.nullcontext()
-    gate: Admission = state.admission
-    return gate.admitted()

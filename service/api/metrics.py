@@ -15,6 +15,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from service.api.admission import UNGATED
 from service.core import metrics
 from service.core.errors import Unauthorized
 from service.core.settings import Settings
@@ -29,7 +30,7 @@ def metrics_route(settings: Settings) -> HTTPRouteHandler:
     expected = f"Bearer {settings.metrics_token}".encode()
 
     # In a thread: in multiprocess mode the answer reads every worker's files.
-    @get("/metrics", include_in_schema=False, sync_to_thread=True)
+    @get("/metrics", include_in_schema=False, sync_to_thread=True, opt={UNGATED: True})
     def scrape(request: Request[Any, Any, Any]) -> Response[bytes]:
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, expected):

@@ -87,6 +87,27 @@ async def test_past_the_limit_requests_get_a_quick_503_with_retry_after(
         assert (await client.get(path)).status_code == 200
 
 
+async def test_a_refused_request_costs_no_more_than_routing(
+    database_url: str, api_key: str
+) -> None:
+    """The gate comes before authentication and validation: what it refuses is never
+    authenticated (a bad key gets the 503, not a 401) nor parsed (a bad body: not a 422)."""
+    async with server(database_url, api_key, max_in_flight="1", admission_wait_ms="50") as client:
+        conversation_id = await conversation(client)
+        path = f"/v1/conversations/{conversation_id}/messages"
+        with locked(database_url, conversation_id):
+            stuck = asyncio.create_task(client.post(path, json=TURN))
+            await waiting_on_a_lock(database_url)
+            bad_key = await client.get(path, headers={"Authorization": "Bearer ck_wrong"})
+            bad_body = await client.post(path, json={"messages": "not a list"})
+            assert [bad_key.status_code, bad_body.status_code] == [503, 503]
+            # Not gated: the liveness probe.
+            assert (await client.get("/health/live")).status_code == 200
+        assert (await stuck).status_code == 201
+        unauthenticated = await client.get(path, headers={"Authorization": "Bearer ck_wrong"})
+        assert unauthenticated.status_code == 401
+
+
 async def test_a_request_that_waits_for_a_slot_within_the_budget_is_served(
     database_url: str, api_key: str
 ) -> None:
