@@ -89,6 +89,9 @@ async def _append(conn: Any, conversation_id: uuid.UUID, body: bytes) -> dict[st
             contents=[message.content for message in batch.messages],
             topics=[message.topic for message in batch.messages],
             metadata=[message.metadata for message in batch.messages],
+            external_ids=[message.external_id for message in batch.messages],
+            tokens=[message.tokens for message in batch.messages],
+            statuses=[message.status for message in batch.messages],
         )
     return {"items": [dict(row) for row in rows]}
 
