@@ -72,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=10, help="per measurement")
     parser.add_argument("--repeats", type=int, default=5, help="medians are reported")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--page-cache-bytes",
+        type=int,
+        help="CHATKEEP_PAGE_CACHE_BYTES (0: off; the page cache answers repeated latest-50 "
+        "reads, not context windows, so 0 compares the two reads' work like for like)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     run.ensure_tools()
@@ -88,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench.context: loading {', '.join(f'{s:,}' for s in sizes)} messages", flush=True)
         token = dataset.populate(url, shape)
         env = {"DATABASE_URL": url, "CHATKEEP_LOG_LEVEL": "warning"}
+        if args.page_cache_bytes is not None:
+            env["CHATKEEP_PAGE_CACHE_BYTES"] = str(args.page_cache_bytes)
         with servers.serving(servers.chatkeep(args.workers), env, "/health/ready") as server:
             for size in sizes:
                 ids_file = scratch / f"ids-{size}.txt"
