@@ -61,15 +61,24 @@ async def conversation(client: httpx.AsyncClient) -> str:
     return str(created.json()["id"])
 
 
+@asynccontextmanager
+async def one_append_stuck(client: httpx.AsyncClient, database_url: str) -> AsyncIterator[str]:
+    """For the block, an append waits on its conversation's row lock, holding its admission
+    slot; yields the conversation's messages path. The append is answered after the block."""
+    conversation_id = await conversation(client)
+    path = f"/v1/conversations/{conversation_id}/messages"
+    with locked(database_url, conversation_id):
+        stuck = asyncio.create_task(client.post(path, json=TURN))
+        await waiting_on_a_lock(database_url)
+        yield path
+    assert (await stuck).status_code == 201
+
+
 async def test_past_the_limit_requests_get_a_quick_503_with_retry_after(
     database_url: str, api_key: str
 ) -> None:
     async with server(database_url, api_key, max_in_flight="1", admission_wait_ms="50") as client:
-        conversation_id = await conversation(client)
-        path = f"/v1/conversations/{conversation_id}/messages"
-        with locked(database_url, conversation_id):
-            stuck = asyncio.create_task(client.post(path, json=TURN))
-            await waiting_on_a_lock(database_url)
+        async with one_append_stuck(client, database_url) as path:
             started = time.monotonic()
             reads = await asyncio.gather(*(client.get(path) for _ in range(5)))
             elapsed = time.monotonic() - started
@@ -81,9 +90,9 @@ async def test_past_the_limit_requests_get_a_quick_503_with_retry_after(
             assert elapsed < QUICK_SECONDS
             # Not gated: the load balancer's probe and a live stream.
             assert (await client.get("/health/ready")).status_code == 200
-            async with client.stream("GET", f"/v1/conversations/{conversation_id}/events") as live:
+            events = path.removesuffix("/messages") + "/events"
+            async with client.stream("GET", events) as live:
                 assert live.status_code == 200
-        assert (await stuck).status_code == 201
         assert (await client.get(path)).status_code == 200
 
 
@@ -93,17 +102,12 @@ async def test_a_refused_request_costs_no_more_than_routing(
     """The gate comes before authentication and validation: what it refuses is never
     authenticated (a bad key gets the 503, not a 401) nor parsed (a bad body: not a 422)."""
     async with server(database_url, api_key, max_in_flight="1", admission_wait_ms="50") as client:
-        conversation_id = await conversation(client)
-        path = f"/v1/conversations/{conversation_id}/messages"
-        with locked(database_url, conversation_id):
-            stuck = asyncio.create_task(client.post(path, json=TURN))
-            await waiting_on_a_lock(database_url)
+        async with one_append_stuck(client, database_url) as path:
             bad_key = await client.get(path, headers={"Authorization": "Bearer ck_wrong"})
             bad_body = await client.post(path, json={"messages": "not a list"})
             assert [bad_key.status_code, bad_body.status_code] == [503, 503]
             # Not gated: the liveness probe.
             assert (await client.get("/health/live")).status_code == 200
-        assert (await stuck).status_code == 201
         unauthenticated = await client.get(path, headers={"Authorization": "Bearer ck_wrong"})
         assert unauthenticated.status_code == 401
 
@@ -112,27 +116,19 @@ async def test_a_request_that_waits_for_a_slot_within_the_budget_is_served(
     database_url: str, api_key: str
 ) -> None:
     async with server(database_url, api_key, max_in_flight="1", admission_wait_ms="5000") as client:
-        conversation_id = await conversation(client)
-        path = f"/v1/conversations/{conversation_id}/messages"
-        with locked(database_url, conversation_id):
-            stuck = asyncio.create_task(client.post(path, json=TURN))
-            await waiting_on_a_lock(database_url)
+        async with one_append_stuck(client, database_url) as path:
             queued = asyncio.create_task(client.get(path))
             await asyncio.sleep(0.3)
             assert not queued.done()
-        assert (await stuck).status_code == 201
         read = await queued
         assert read.status_code == 200
         assert len(read.json()["items"]) == 1
 
 
 async def test_with_the_limit_at_0_nothing_is_refused(database_url: str, api_key: str) -> None:
-    async with server(database_url, api_key, max_in_flight="0", admission_wait_ms="0") as client:
-        conversation_id = await conversation(client)
-        path = f"/v1/conversations/{conversation_id}/messages"
-        with locked(database_url, conversation_id):
-            stuck = asyncio.create_task(client.post(path, json=TURN))
-            await waiting_on_a_lock(database_url)
-            reads = await asyncio.gather(*(client.get(path) for _ in range(3)))
-            assert [read.status_code for read in reads] == [200] * 3
-        assert (await stuck).status_code == 201
+    async with (
+        server(database_url, api_key, max_in_flight="0", admission_wait_ms="0") as client,
+        one_append_stuck(client, database_url) as path,
+    ):
+        reads = await asyncio.gather(*(client.get(path) for _ in range(3)))
+        assert [read.status_code for read in reads] == [200] * 3
