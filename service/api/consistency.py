@@ -70,7 +70,7 @@ async def provide_routed_connection(
             async with replicas.reading(seen) as conn:
                 yield conn
             return
-    async with primary_connection(request, state) as conn:
+    async with primary_connection(state) as conn:
         yield conn
 
 

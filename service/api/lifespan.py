@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.datastructures import State
 
 from service.api.shutdown import Drain, drain_on_exit_signal
@@ -77,18 +77,14 @@ def listener_lifespan(settings: Settings) -> Any:
     return open_listener
 
 
-async def provide_connection(
-    request: Request[Any, Any, Any], state: State
-) -> AsyncIterator[Connection]:
+async def provide_connection(state: State) -> AsyncIterator[Connection]:
     """A pooled connection for one request, returned to the pool when the response is sent."""
-    async with primary_connection(request, state) as conn:
+    async with primary_connection(state) as conn:
         yield conn
 
 
 @asynccontextmanager
-async def primary_connection(
-    request: Request[Any, Any, Any], state: State
-) -> AsyncIterator[Connection]:
+async def primary_connection(state: State) -> AsyncIterator[Connection]:
     """A connection of the primary's pool."""
     settings: Settings = state.settings
     async with checked_out(state.pool, settings.pool_acquire_timeout) as conn:

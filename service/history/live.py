@@ -136,9 +136,6 @@ class Subscriber:
         self._held += len(batch.frames)
         self._wake()
 
-    def full(self) -> bool:
-        return self._held >= self._size
-
     def end(self) -> None:
         """End the stream once it has written what it holds."""
         self.ended = True
@@ -313,11 +310,9 @@ class Hub:
             return
         deleted = Batch.of((0, frame("conversation.deleted", {"id": conversation_id})))
         for subscriber in topic.subscribers:
-            if subscriber.full():
-                subscriber.close()  # a reconnection gets the 404 that says as much
-            else:
-                subscriber.give(deleted)
-                subscriber.end()
+            # A full buffer is cut off by give (a reconnection gets the 404 that says as much).
+            subscriber.give(deleted)
+            subscriber.end()
 
     async def read(self, conversation_id: UUID, after_seq: int) -> list[LoggedEvent]:
         async with checked_out(self._pool, self._settings.pool_acquire_timeout) as conn:
