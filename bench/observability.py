@@ -23,7 +23,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from bench import dataset, load, run, servers
+from bench import dataset, load, report, run, servers
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "observability_results.json"
@@ -285,14 +285,13 @@ def section(out: Path) -> str:
 
     def cells(name: str, level: str) -> str:
         cell = figures[name][level]
-        middle, rates = cell["median"], cell["rates"]
-        spread = (max(rates) - min(rates)) / 2 / middle["rate"] if middle["rate"] else 0
+        middle = cell["median"]
         change = middle["rate"] / base[level]["median"]["rate"] - 1
         used = median(cpu[name][level])
         more = used / median(cpu["none"][level]) - 1
         return (
-            f"{middle['rate']:,.0f} | {change:+.1%} | ±{spread:.0%} | {middle['p99_ms']:.2f} | "
-            f"{used:,.0f} | {more:+.1%}"
+            f"{middle['rate']:,.0f} | {change:+.1%} | ±{report.spread(cell):.0%} | "
+            f"{middle['p99_ms']:.2f} | {used:,.0f} | {more:+.1%}"
         )
 
     rows = "\n".join(

@@ -162,20 +162,12 @@ def section(out: Path) -> str:
         return ""
     result = json.loads(path.read_text())
 
-    def cells(cell: dict[str, Any]) -> str:
-        middle, rates = cell["median"], cell["rates"]
-        spread = (max(rates) - min(rates)) / 2 / middle["rate"] if middle["rate"] else 0
-        return (
-            f"{middle['rate']:,.0f} | ±{spread:.0%} | {middle['p50_ms']:.2f} | "
-            f"{middle['p99_ms']:.2f}"
-        )
-
     def change(by_route: dict[str, Any], route: str) -> str:
         direct = by_route["direct"]["median"]["rate"]
         return f"{by_route[route]['median']['rate'] / direct - 1:+.0%}" if direct else "-"
 
     rows = "\n".join(
-        f"| {name} | {route} | {cells(cell)} | {change(by_route, route)} |"
+        f"| {name} | {route} | {report.rate_cells(cell)} | {change(by_route, route)} |"
         for name, by_route in result["results"].items()
         for route, cell in by_route.items()
     )

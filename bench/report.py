@@ -401,6 +401,21 @@ share of each; the kernel's socket buffers are not in it).
 """
 
 
+def spread(cell: dict[str, Any]) -> float:
+    """Half the range of a measurement's repeated rates, as a share of their median's."""
+    middle, rates = cell["median"]["rate"], cell["rates"]
+    return (max(rates) - min(rates)) / 2 / middle if middle else 0
+
+
+def rate_cells(cell: dict[str, Any]) -> str:
+    """A measurement's median rate, its spread, p50 and p99: four cells of a table row."""
+    middle = cell["median"]
+    return (
+        f"{middle['rate']:,.0f} | ±{spread(cell):.0%} | {middle['p50_ms']:.2f} | "
+        f"{middle['p99_ms']:.2f}"
+    )
+
+
 def context_section(out: Path) -> str:
     """The context window figures of `python -m bench.context`, when it has been run."""
     path = out / "context_results.json"
@@ -409,17 +424,10 @@ def context_section(out: Path) -> str:
     result = json.loads(path.read_text())
     labels = {"read": "latest 50 (`limit=50`)", "window": f"`max_tokens={result['max_tokens']}`"}
 
-    def cells(cell: dict[str, Any]) -> str:
-        middle, rates = cell["median"], cell["rates"]
-        spread = (max(rates) - min(rates)) / 2 / middle["rate"] if middle["rate"] else 0
-        return (
-            f"{middle['rate']:,.0f} | ±{spread:.0%} | {middle['p50_ms']:.2f} | "
-            f"{middle['p99_ms']:.2f}"
-        )
-
     rows = "\n".join(
-        f"| {int(size):,} | {labels[mode]} | {cells(result['http'][size][mode])} | "
-        f"{cells(result['sql'][size][mode])} | {plan['buffers']} | {plan['message_rows_read']} |"
+        f"| {int(size):,} | {labels[mode]} | {rate_cells(result['http'][size][mode])} | "
+        f"{rate_cells(result['sql'][size][mode])} | {plan['buffers']} | "
+        f"{plan['message_rows_read']} |"
         for size in result["http"]
         for mode, plan in result["plans"][size].items()
     )
