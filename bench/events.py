@@ -165,18 +165,10 @@ async def append(client: httpx.AsyncClient, conversation_id: str) -> int:
     return seq
 
 
-def workers(server: servers.Server) -> list[int]:
-    return [
-        pid
-        for pid in servers._children(server.process.pid)
-        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
-
-
 def rss_mib(server: servers.Server) -> float:
     return sum(
         int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
-        for pid in workers(server)
+        for pid in server.worker_pids()
     )
 
 
@@ -185,16 +177,6 @@ def machine_busy() -> tuple[int, int]:
     ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     idle = ticks[3] + ticks[4]  # idle, iowait
     return sum(ticks) - idle, sum(ticks)
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User and system CPU time the processes have used so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -262,15 +244,15 @@ async def append_rate(
 
         with subscribed(server.url, key, conversations, per_worker * WORKERS) as following:
             await asyncio.sleep(1)
-            pids = workers(server)
-            cpu_before = cpu_seconds(pids), cpu_seconds([following.pid])
+            pids = server.worker_pids()
+            cpu_before = servers.cpu_seconds(pids), servers.cpu_seconds([following.pid])
             machine_before = machine_busy()
             started = time.perf_counter()
             await asyncio.gather(*(writer(c, started + seconds) for c in conversations))
             elapsed = time.perf_counter() - started
             # Events of the last appends still on their way are not counted, nor their CPU.
-            workers_cpu = cpu_seconds(pids) - cpu_before[0]
-            client_cpu = cpu_seconds([following.pid]) - cpu_before[1]
+            workers_cpu = servers.cpu_seconds(pids) - cpu_before[0]
+            client_cpu = servers.cpu_seconds([following.pid]) - cpu_before[1]
             machine_after = machine_busy()
     delivered = sum(len(times) for times in following.arrivals.values())
     return {

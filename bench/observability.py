@@ -70,11 +70,7 @@ def uvicorn_command() -> list[str]:
 def workers_cpu_seconds(server: servers.Server) -> float:
     """User and system CPU time the server's worker processes have used so far: what a
     request costs them, whatever else the shared machine is doing meanwhile."""
-    ticks = 0
-    for pid in servers._children(server.process.pid):
-        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return servers.cpu_seconds(servers._children(server.process.pid))
 
 
 def wrapper_costs(requests: int = 50_000) -> dict[str, float]:

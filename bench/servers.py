@@ -41,19 +41,31 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
     def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
         self.process = process
         self.url = url
 
-    def worker_peak_rss_mib(self) -> list[float]:
-        """Peak RSS of each worker process (uvicorn's children, not its resource tracker)."""
-        workers = [
+    def worker_pids(self) -> list[int]:
+        """The worker processes: uvicorn's children, not its resource tracker."""
+        return [
             pid
             for pid in _children(self.process.pid)
             if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
         ]
-        return [peak_rss_mib(pid) for pid in workers]
+
+    def worker_peak_rss_mib(self) -> list[float]:
+        """Peak RSS of each worker process."""
+        return [peak_rss_mib(pid) for pid in self.worker_pids()]
 
 
 @contextmanager
