@@ -19,7 +19,6 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -147,18 +146,6 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
 
-    def summary(runs: dict[str, dict[str, list[load.Result]]]) -> dict[str, Any]:
-        return {
-            size: {
-                mode: {
-                    "median": asdict(load.median_result(results)),
-                    "rates": [result.rate for result in results],
-                }
-                for mode, results in by_mode.items()
-            }
-            for size, by_mode in runs.items()
-        }
-
     RESULTS.write_text(
         json.dumps(
             {
@@ -168,8 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 "repeats": args.repeats,
                 "workers": args.workers,
                 "max_tokens": pgbench_scripts.WINDOW_TOKENS,
-                "http": summary(http),
-                "sql": summary(sql),
+                "http": load.summarised(http),
+                "sql": load.summarised(sql),
                 "plans": plans,
                 "machine": report.machine(),
                 "load_average": os.getloadavg(),

@@ -6,9 +6,10 @@ import json
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 WRK_SCRIPT = Path(__file__).with_name("wrk") / "chatkeep.lua"
 WRK_RESULT = re.compile(r"^BENCH_JSON (\{.*\})$", re.MULTILINE)
@@ -108,3 +109,18 @@ def median_result(results: list[Result]) -> Result:
         p99_ms=median(result.p99_ms for result in results),
         errors=sum(result.errors for result in results),
     )
+
+
+def summarised(runs: dict[str, dict[str, list[Result]]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Repeated measurements by two keys (say server, workload) as a results file keeps them:
+    the median of each, and every run's rate (the report's spread)."""
+    return {
+        outer: {
+            inner: {
+                "median": asdict(median_result(results)),
+                "rates": [result.rate for result in results],
+            }
+            for inner, results in by_inner.items()
+        }
+        for outer, by_inner in runs.items()
+    }

@@ -18,7 +18,6 @@ import secrets
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 from statistics import median
 from typing import Any
@@ -235,16 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 "repeats": args.repeats,
                 "workers": WORKERS,
                 "configurations": {name: what for name, (what, _, _) in CONFIGURATIONS.items()},
-                "results": {
-                    name: {
-                        level: {
-                            "median": asdict(load.median_result(runs)),
-                            "rates": [each.rate for each in runs],
-                        }
-                        for level, runs in by_level.items()
-                    }
-                    for name, by_level in results.items()
-                },
+                "results": load.summarised(results),
                 "log_bytes": log_bytes,
                 # Microseconds of the workers' CPU time per request served.
                 "cpu_us": cpu_us,

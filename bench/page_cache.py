@@ -154,16 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "shape": asdict(SHAPE),
         "hot": HOT,
         "baseline": args.baseline,
-        "results": {
-            name: {
-                workload: {
-                    "median": asdict(load.median_result(runs)),
-                    "rates": [each.rate for each in runs],
-                }
-                for workload, runs in by_workload.items()
-            }
-            for name, by_workload in results.items()
-        },
+        "results": load.summarised(results),
         "peak_rss_mib": memory,
         # Microseconds of the workers' CPU time per request: steadier than rates on a shared
         # machine, as it does not count the time a worker waits for a core.

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -127,16 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seconds": args.seconds,
                 "repeats": args.repeats,
                 "workers": WORKERS,
-                "results": {
-                    name: {
-                        route: {
-                            "median": asdict(load.median_result(runs)),
-                            "rates": [r.rate for r in runs],
-                        }
-                        for route, runs in by_route.items()
-                    }
-                    for name, by_route in results.items()
-                },
+                "results": load.summarised(results),
                 "machine": report.machine(),
                 "load_average": os.getloadavg(),
                 "total_seconds": time.time() - started,
