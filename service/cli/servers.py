@@ -4,6 +4,7 @@ factory in each worker, chatkeep's own logging and access log."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from service.core import logs
@@ -41,6 +42,7 @@ def _uvicorn(settings: Settings, *, host: str, port: int, workers: int) -> None:
         loop="uvloop",
         http="httptools",
         proxy_headers=False,
+        timeout_graceful_shutdown=math.ceil(settings.stop_timeout_seconds),
     )
 
 
@@ -63,5 +65,6 @@ def _granian(settings: Settings, *, host: str, port: int, workers: int) -> None:
         "log_dictconfig": logs.logging_config(settings),
         # chatkeep writes its own access log (service/api/observe.py).
         "log_access": False,
+        "workers_kill_timeout": math.ceil(settings.stop_timeout_seconds),
     }
     Server(APP_FACTORY, **options).serve()

@@ -153,6 +153,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # so a load balancer takes the instance out before it stops accepting (README "Running
     # several instances"); then in-flight requests finish and it exits. 0: stop accepting at once.
     drain_seconds: float = 0.0
+    # Seconds in-flight requests get once a worker stops accepting; then uvicorn cancels them
+    # and granian kills the worker. Bounds every stop: granian loses a SIGTERM that arrives
+    # while a worker is still starting, and would otherwise wait for that worker forever.
+    stop_timeout_seconds: float = 30.0
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -184,6 +188,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "upload_deadline_seconds": self.upload_deadline_seconds,
             "events_heartbeat_seconds": self.events_heartbeat_seconds,
             "events_max_seconds": self.events_max_seconds,
+            "stop_timeout_seconds": self.stop_timeout_seconds,
         }
         for name, seconds in durations.items():
             if seconds <= 0:

@@ -1,6 +1,7 @@
 """`chatkeep serve --server granian` (README "Choosing the HTTP server"): two granian workers
 run the app's lifespan (pool, listener, hub), serve reads and writes, stream live events, and
-stop cleanly on SIGTERM. Skipped without the granian extra."""
+stop cleanly on SIGTERM; a SIGTERM that comes while workers still start stops them too, within
+CHATKEEP_STOP_TIMEOUT_SECONDS. Skipped without the granian extra."""
 
 from __future__ import annotations
 
@@ -15,25 +16,45 @@ import pytest
 
 from service.db.embedded import _free_port
 from tests.helpers import bearer, messages_body, new_conversation
-from tests.live import CHATKEEP, service_env, wait_ready
+from tests.live import CHATKEEP, Drained, service_env, wait_ready
 from tests.sse import open_stream
 
 pytest.importorskip("granian")
 
 
-@contextmanager
-def granian_service(database_url: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = _free_port()
-    process = subprocess.Popen(
-        [CHATKEEP, "serve", "--server", "granian", "--workers", "2", "--port", str(port)],
-        env=service_env(database_url),
+STOP_TIMEOUT_SECONDS = 3
+WORKERS = 2
+
+
+def start_granian(database_url: str, port: int) -> Drained:
+    return Drained(
+        [CHATKEEP, "serve", "--server", "granian", "--workers", str(WORKERS), "--port", str(port)],
+        # info: granian says when each worker has started.
+        env=service_env(
+            database_url, log_level="info", stop_timeout_seconds=str(STOP_TIMEOUT_SECONDS)
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
+    ).drain()
+
+
+def wait_all_workers_started(process: Drained) -> None:
+    """/health/ready answers from whichever worker is up first; a clean stop needs them all."""
+    deadline = time.monotonic() + 60
+    while sum("Started worker" in line for line in process.printed) < WORKERS:
+        assert time.monotonic() < deadline, "".join(process.printed)
+        time.sleep(0.1)
+
+
+@contextmanager
+def granian_service(database_url: str) -> Iterator[tuple[str, Drained]]:
+    port = _free_port()
+    process = start_granian(database_url, port)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, process)
+        wait_all_workers_started(process)
         yield base, process
     finally:
         if process.poll() is None:
@@ -67,3 +88,22 @@ async def test_granian_serves_the_app_its_streams_and_stops_on_sigterm(
         assert process.returncode == 0, output
         assert time.monotonic() - started < 20
         assert "unhandled error" not in output, output
+
+
+@pytest.mark.parametrize("after_seconds", [0.3, 0.6, 0.9, 1.5])
+def test_a_sigterm_while_workers_start_still_stops_them_in_bounded_time(
+    database_url: str, after_seconds: float
+) -> None:
+    # granian drops a SIGTERM that a worker gets during its start-up; the stop timeout kills
+    # such a worker instead of waiting for it forever.
+    process = start_granian(database_url, _free_port())
+    try:
+        time.sleep(after_seconds)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=STOP_TIMEOUT_SECONDS + 20)
+        assert process.poll() is not None, output
+        assert "unhandled error" not in output, output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
