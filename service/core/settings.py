@@ -145,6 +145,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # A conversation's events within this many milliseconds of its last hand-over to its
     # subscribers wait for the interval's end and go out together (0: each as it comes).
     events_coalesce_ms: int = 50
+    # ... and this many while the machine is short of CPU (service/core/cpu_pressure.py):
+    # writers keep the CPU, subscribers get fewer, larger writes.
+    events_busy_coalesce_ms: int = 500
     # A stream ends after this long (the client reconnects and resumes), so credentials are
     # checked again and long-lived connections spread over workers as they come and go.
     events_max_seconds: float = 3600.0
@@ -208,6 +211,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_in_flight",
             "admission_wait_ms",
             "events_coalesce_ms",
+            "events_busy_coalesce_ms",
         ):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{env_name(name)} must not be negative")

@@ -7,7 +7,9 @@ notification a worker reads the new events once, with the rows they name, encode
 SSE frame once, joins the frames of one read once, and hands that batch to each of its
 subscribers of that conversation. Events that follow the last hand-over within
 ``events_coalesce_ms`` wait for the interval's end, so a busy conversation (a reply streamed in
-token by token) costs each subscriber one write per interval rather than one per event.
+token by token) costs each subscriber one write per interval rather than one per event. While
+the machine is short of CPU (service/core/cpu_pressure.py), the interval is
+``events_busy_coalesce_ms``: fan-out yields the CPU to the writers (bench/REPORT.md "Events").
 
 - Subscribers have bounded buffers (``events_buffer`` frames). Handing over never waits: a
   subscriber whose buffer is full is cut off (its buffer is emptied, its stream ends) and
@@ -38,6 +40,7 @@ import asyncpg
 import msgspec
 
 from service.core import metrics
+from service.core.cpu_pressure import CpuPressure
 from service.core.errors import InvalidInput, conversation_not_found
 from service.core.principal import Principal
 from service.core.refs import ConversationRef
@@ -186,6 +189,7 @@ class Hub:
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self._pool = pool
         self._settings = settings
+        self._cpu = CpuPressure()
         self._conversations: dict[UUID, Topic] = {}
         self._owners: dict[str, Topic] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -274,7 +278,6 @@ class Hub:
         Events that come within ``events_coalesce_ms`` of the last hand-over wait for the
         interval's end and go out together: one write per subscriber for many events."""
         loop = asyncio.get_running_loop()
-        interval = self._settings.events_coalesce_ms / 1000
         try:
             while True:
                 wait = topic.next_read - loop.time()
@@ -293,7 +296,7 @@ class Hub:
                     batch = Batch.of(*frames)
                     for subscriber in list(topic.subscribers):
                         subscriber.give(batch)
-                    topic.next_read = loop.time() + interval
+                    topic.next_read = loop.time() + self._coalescing_seconds()
                 if len(logged) < PAGE and not topic.again:
                     return
         except Exception:
@@ -303,6 +306,12 @@ class Hub:
                 subscriber.close()
         finally:
             topic.reading = False
+
+    def _coalescing_seconds(self) -> float:
+        milliseconds = self._settings.events_coalesce_ms
+        if self._cpu.short():
+            milliseconds = max(milliseconds, self._settings.events_busy_coalesce_ms)
+        return milliseconds / 1000
 
     def _conversation_deleted(self, conversation_id: UUID) -> None:
         topic = self._conversations.get(conversation_id)
