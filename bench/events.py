@@ -3,7 +3,7 @@ p50 and p99, with 1, 100 and 1,000 subscribers per worker (two workers: twice as
 the appends' own rate while every append fans out, next to the rate without subscribers; and
 the memory an idle subscriber costs a worker.
 
-    python -m bench.events [--subscribers 1,100,1000] [--appends 200] [--seconds 10]
+    python -m bench.events [--subscribers 1,100,1000] [--appends 100] [--seconds 10] [--repeats 3]
 
 Subscribers are raw asyncio connections that only look for each event's `id:` line, so the
 client (on the same machine as the server and PostgreSQL) costs as little as it can. Writes
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -120,6 +121,9 @@ def _subscribe(base: str, key: str, conversations: list[str], count: int, pipe: 
         subscribers.close()
         pipe.send(arrivals)
 
+    # The arrivals grow to hundreds of thousands of lists: a collection of the oldest
+    # generation would stall the reading for tens of milliseconds and show as late events.
+    gc.disable()
     uvloop.run(follow())
 
 
@@ -234,13 +238,12 @@ async def append_rate(
         conversations = [str(uuid.uuid4()) for _ in range(WRITERS)]
         for conversation_id in conversations:
             await append(client, conversation_id)
-        done = 0
+        answered: dict[tuple[str, int], float] = {}
 
         async def writer(conversation_id: str, end: float) -> None:
-            nonlocal done
             while time.perf_counter() < end:
-                await append(client, conversation_id)
-                done += 1
+                seq = await append(client, conversation_id)
+                answered[(conversation_id, seq)] = time.perf_counter()
 
         with subscribed(server.url, key, conversations, per_worker * WORKERS) as following:
             await asyncio.sleep(1)
@@ -254,11 +257,22 @@ async def append_rate(
             workers_cpu = servers.cpu_seconds(pids) - cpu_before[0]
             client_cpu = servers.cpu_seconds([following.pid]) - cpu_before[1]
             machine_after = machine_busy()
+            # The last events still on their way.
+            await asyncio.sleep(2)
     delivered = sum(len(times) for times in following.arrivals.values())
+    latencies = [
+        arrival - answered[event]
+        for event, times in following.arrivals.items()
+        if event in answered
+        for arrival in times
+    ]
     return {
         "subscribers_per_worker": per_worker,
-        "appends_per_second": done / elapsed,
+        "seconds": elapsed,
+        "appends_per_second": len(answered) / elapsed,
         "events_delivered": delivered,
+        # From each append's 201 to its event at each subscriber, while the writers run flat out.
+        "delivery_under_load": percentiles(latencies) if latencies else None,
         # CPU (both workers together; the subscribers' process) per second of the run.
         "workers_cpu_share": workers_cpu / elapsed,
         "client_cpu_share": client_cpu / elapsed,
@@ -305,6 +319,11 @@ async def trigger_cost_us(url: str, count: int = 2000) -> dict[str, float]:
         await conn.close()
 
 
+def balanced(pair: tuple[int, int], repeats: int) -> list[int]:
+    """``repeats`` of each of ``pair``, in the order A B B A A B ...: a drift cancels out."""
+    return [pair[(i + i // 2) % 2] for i in range(2 * repeats)]
+
+
 async def _key(url: str) -> str:
     conn = await asyncpg.connect(url)
     try:
@@ -319,10 +338,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--appends", type=int, default=100, help="per latency measurement")
     parser.add_argument("--seconds", type=float, default=10, help="per rate measurement")
     parser.add_argument(
+        "--repeats", type=int, default=4, help="rate measurements without and with subscribers"
+    )
+    parser.add_argument(
         "--coalesce-ms",
-        default="50,0,250",
-        help="CHATKEEP_EVENTS_COALESCE_MS values, comma-separated: the appends' rate is measured "
-        "under each, the delivery latency under the first",
+        default="50:500,50:0,0:0,250:0",
+        help="CHATKEEP_EVENTS_COALESCE_MS:CHATKEEP_EVENTS_BUSY_COALESCE_MS pairs, comma-separated: "
+        "the appends' rate is measured under each (without and with subscribers, in turn), the "
+        "delivery latency under the first",
     )
     args = parser.parse_args(argv)
     counts = [int(count) for count in args.subscribers.split(",")]
@@ -342,22 +365,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: one append's statement {results['append_statement']}", flush=True)
         results["delivery"] = []
         results["rate"] = []
-        for run, coalesce_ms in enumerate(int(value) for value in args.coalesce_ms.split(",")):
+        for run, pair in enumerate(args.coalesce_ms.split(",")):
+            coalesce_ms, busy_coalesce_ms = (int(value) for value in pair.split(":"))
+            coalescing = {"coalesce_ms": coalesce_ms, "busy_coalesce_ms": busy_coalesce_ms}
             env = {
                 "DATABASE_URL": url,
                 "CHATKEEP_LOG_LEVEL": "warning",
                 "CHATKEEP_KEY_REQUESTS_PER_MINUTE": "0",
                 "CHATKEEP_EVENTS_COALESCE_MS": str(coalesce_ms),
+                "CHATKEEP_EVENTS_BUSY_COALESCE_MS": str(busy_coalesce_ms),
             }
             with servers.serving(servers.chatkeep(WORKERS), env, "/health/ready") as server:
                 for count in counts if run == 0 else ():
                     row = uvloop.run(delivery(server, key, count, args.appends))
-                    row["coalesce_ms"] = coalesce_ms
+                    row.update(coalescing)
                     print(f"bench: delivery {row}", flush=True)
                     results["delivery"].append(row)
-                for count in (0, counts[-1]) if run == 0 else (counts[-1],):
+                # Without and with subscribers in turn, every other pair reversed (0 N N 0 0 N
+                # N 0): the rate without subscribers moves by 10 to 25% from run to run and
+                # drifts over a server's life, so one of each would compare noise and drift.
+                for count in balanced((0, counts[-1]), args.repeats):
                     row = uvloop.run(append_rate(server, key, count, args.seconds))
-                    row["coalesce_ms"] = coalesce_ms
+                    row.update(coalescing)
                     print(f"bench: append rate {row}", flush=True)
                     results["rate"].append(row)
     results["load_average"] = os.getloadavg()

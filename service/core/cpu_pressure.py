@@ -44,7 +44,12 @@ class CpuPressure:
         now = self._clock()
         if self._file is None or now - self._since < WINDOW_SECONDS:
             return self._short
-        stalled = stalled_microseconds(self._file)
+        try:
+            stalled = stalled_microseconds(self._file)
+        except (OSError, ValueError, IndexError):
+            # Gone or changed under us: carry on as a machine without PSI.
+            self._file, self._short = None, False
+            return False
         share = (stalled - self._stalled) / 1e6 / (now - self._since)
         self._since, self._stalled, self._short = now, stalled, share >= SHORT_SHARE
         return self._short

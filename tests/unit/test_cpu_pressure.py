@@ -37,7 +37,7 @@ def test_short_when_tasks_waited_for_a_core_over_30_percent_of_the_last_second(
     assert not pressure.short()
 
 
-def test_the_file_is_read_again_only_after_a_second(tmp_path: Path) -> None:
+def test_the_file_is_read_at_most_once_a_second_and_losing_it_means_no_psi(tmp_path: Path) -> None:
     psi, clock = tmp_path / "cpu", Clock()
     write_psi(psi, 0)
     pressure = CpuPressure([psi], clock)
@@ -49,6 +49,8 @@ def test_the_file_is_read_again_only_after_a_second(tmp_path: Path) -> None:
     psi.unlink()
     clock.now += 0.5
     assert pressure.short()
+    clock.now += 0.5
+    assert not pressure.short()
 
 
 def test_the_first_readable_file_is_used(tmp_path: Path) -> None:
