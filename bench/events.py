@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--coalesce-ms",
-        default="50:500,50:0,0:0,250:0",
+        default="50:1000,50:0,0:0,250:0",
         help="CHATKEEP_EVENTS_COALESCE_MS:CHATKEEP_EVENTS_BUSY_COALESCE_MS pairs, comma-separated: "
         "the appends' rate is measured under each (without and with subscribers, in turn), the "
         "delivery latency under the first",

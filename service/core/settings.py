@@ -147,7 +147,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_coalesce_ms: int = 50
     # ... and this many while the machine is short of CPU (service/core/cpu_pressure.py):
     # writers keep the CPU, subscribers get fewer, larger writes.
-    events_busy_coalesce_ms: int = 500
+    events_busy_coalesce_ms: int = 1000
     # A stream ends after this long (the client reconnects and resumes), so credentials are
     # checked again and long-lived connections spread over workers as they come and go.
     events_max_seconds: float = 3600.0
