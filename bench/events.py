@@ -3,7 +3,7 @@ p50 and p99, with 1, 100 and 1,000 subscribers per worker (two workers: twice as
 the appends' own rate while every append fans out, next to the rate without subscribers; and
 the memory an idle subscriber costs a worker.
 
-    python -m bench.events [--subscribers 1,100,1000] [--appends 100] [--seconds 10] [--repeats 3]
+    python -m bench.events [--subscribers 1,100,1000] [--appends 100] [--seconds 10] [--repeats 4]
 
 Subscribers are raw asyncio connections that only look for each event's `id:` line, so the
 client (on the same machine as the server and PostgreSQL) costs as little as it can. Writes
@@ -183,6 +183,18 @@ def machine_busy() -> tuple[int, int]:
     return sum(ticks) - idle, sum(ticks)
 
 
+def delays(
+    answered: dict[tuple[str, int], float], arrivals: dict[tuple[str, int], list[float]]
+) -> list[float]:
+    """Seconds from each append's 201 to each arrival of its event, by (conversation, seq)."""
+    return [
+        arrival - answered[event]
+        for event, times in arrivals.items()
+        if event in answered
+        for arrival in times
+    ]
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     cuts = quantiles(values, n=100, method="inclusive")
     return {"p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000, "max_ms": max(values) * 1000}
@@ -197,22 +209,17 @@ async def delivery(
         conversation_id = str(uuid.uuid4())
         await append(client, conversation_id)
         before = rss_mib(server)
-        answered: dict[int, float] = {}
+        answered: dict[tuple[str, int], float] = {}
         streams = per_worker * WORKERS
         with subscribed(server.url, key, [conversation_id], streams) as following:
             await asyncio.sleep(2)
             idle = rss_mib(server)
             for _ in range(appends):
                 seq = await append(client, conversation_id)
-                answered[seq] = time.perf_counter()
+                answered[(conversation_id, seq)] = time.perf_counter()
                 await asyncio.sleep(PACE_SECONDS)
             await asyncio.sleep(2)
-    latencies = [
-        arrival - answered[seq]
-        for (_, seq), times in following.arrivals.items()
-        if seq in answered
-        for arrival in times
-    ]
+    latencies = delays(answered, following.arrivals)
     return {
         "subscribers_per_worker": per_worker,
         "streams": streams,
@@ -253,19 +260,14 @@ async def append_rate(
             started = time.perf_counter()
             await asyncio.gather(*(writer(c, started + seconds) for c in conversations))
             elapsed = time.perf_counter() - started
-            # Events of the last appends still on their way are not counted, nor their CPU.
+            # The CPU of the run only, not of the last events' delivery below.
             workers_cpu = servers.cpu_seconds(pids) - cpu_before[0]
             client_cpu = servers.cpu_seconds([following.pid]) - cpu_before[1]
             machine_after = machine_busy()
-            # The last events still on their way.
+            # The events of the run's last appends, still on their way, are delivered.
             await asyncio.sleep(2)
     delivered = sum(len(times) for times in following.arrivals.values())
-    latencies = [
-        arrival - answered[event]
-        for event, times in following.arrivals.items()
-        if event in answered
-        for arrival in times
-    ]
+    latencies = delays(answered, following.arrivals)
     return {
         "subscribers_per_worker": per_worker,
         "seconds": elapsed,

@@ -18,6 +18,8 @@ WINDOW_SECONDS = 1.0
 # Tasks waited for a core over 30% of the time: on the 2-core benchmark machine, writers
 # running flat out give 55 to 65%; a thousand streams' fan-out with few writes, 5 to 15%.
 SHORT_SHARE = 0.3
+# What reading a file that is not (or no longer) a PSI file raises.
+UNREADABLE = (OSError, ValueError, IndexError)
 
 
 def stalled_microseconds(path: Path) -> int:
@@ -33,9 +35,8 @@ class CpuPressure:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._clock = clock
-        self._file = next((path for path in files if _readable(path)), None)
+        self._file, self._stalled = _first_readable(files)
         self._since = clock()
-        self._stalled = stalled_microseconds(self._file) if self._file else 0
         self._short = False
 
     def short(self) -> bool:
@@ -46,7 +47,7 @@ class CpuPressure:
             return self._short
         try:
             stalled = stalled_microseconds(self._file)
-        except (OSError, ValueError, IndexError):
+        except UNREADABLE:
             # Gone or changed under us: carry on as a machine without PSI.
             self._file, self._short = None, False
             return False
@@ -55,9 +56,11 @@ class CpuPressure:
         return self._short
 
 
-def _readable(path: Path) -> bool:
-    try:
-        stalled_microseconds(path)
-    except (OSError, ValueError, IndexError):
-        return False
-    return True
+def _first_readable(files: Sequence[Path]) -> tuple[Path | None, int]:
+    """The first of ``files`` that reads as PSI, with its total so far (None, 0: none does)."""
+    for path in files:
+        try:
+            return path, stalled_microseconds(path)
+        except UNREADABLE:
+            continue
+    return None, 0

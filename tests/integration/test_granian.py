@@ -26,8 +26,10 @@ STOP_TIMEOUT_SECONDS = 3
 WORKERS = 2
 
 
-def start_granian(database_url: str, port: int) -> Drained:
-    return Drained(
+@contextmanager
+def started_granian(database_url: str, port: int) -> Iterator[Drained]:
+    """The server process for the block; killed after it if it is still running."""
+    process = Drained(
         [CHATKEEP, "serve", "--server", "granian", "--workers", str(WORKERS), "--port", str(port)],
         # info: granian says when each worker has started.
         env=service_env(
@@ -37,6 +39,12 @@ def start_granian(database_url: str, port: int) -> Drained:
         stderr=subprocess.STDOUT,
         text=True,
     ).drain()
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=30)
 
 
 def wait_all_workers_started(process: Drained) -> None:
@@ -50,16 +58,11 @@ def wait_all_workers_started(process: Drained) -> None:
 @contextmanager
 def granian_service(database_url: str) -> Iterator[tuple[str, Drained]]:
     port = _free_port()
-    process = start_granian(database_url, port)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with started_granian(database_url, port) as process:
+        base = f"http://127.0.0.1:{port}"
         wait_ready(base, process)
         wait_all_workers_started(process)
         yield base, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=30)
 
 
 async def test_granian_serves_the_app_its_streams_and_stops_on_sigterm(
@@ -96,14 +99,9 @@ def test_a_sigterm_while_workers_start_still_stops_them_in_bounded_time(
 ) -> None:
     # granian drops a SIGTERM that a worker gets during its start-up; the stop timeout kills
     # such a worker instead of waiting for it forever.
-    process = start_granian(database_url, _free_port())
-    try:
+    with started_granian(database_url, _free_port()) as process:
         time.sleep(after_seconds)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=STOP_TIMEOUT_SECONDS + 20)
         assert process.poll() is not None, output
         assert "unhandled error" not in output, output
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=30)
