@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 
 from tests.browser.conftest import Server
 from tests.browser.test_console import HOSTILE
@@ -68,6 +68,26 @@ def test_a_visitor_keeps_the_history_across_reloads_and_tabs_then_claims_it_by_l
     # Logging out starts a new anonymous chat; the user's history is not the visitor's.
     first.get_by_role("button", name="Log out").click()
     expect(messages(first)).to_have_count(0)
+
+
+def test_what_is_typed_while_the_page_starts_waits_for_its_conversation(
+    page: Page, server: Server
+) -> None:
+    # Hold the look-up of the visitor's newest conversation: the page cannot know where to send.
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/v1/conversations?*", hold)
+    page.goto(f"{server.base_url}/demo")
+    expect(page.get_by_label("Message")).to_be_disabled()
+    while not held:
+        page.wait_for_timeout(20)
+    held[0].continue_()
+    chat(page, "Typed at once")
+    expect(messages(page)).to_have_count(2)
+    expect(messages(page).first).to_contain_text("Typed at once")
 
 
 def test_what_a_visitor_writes_is_shown_as_text(page: Page, server: Server) -> None:

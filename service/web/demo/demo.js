@@ -66,6 +66,8 @@ async function ensureConversation(id) {
 async function start() {
   if (chat.stream) chat.stream.close();
   showLive(false);
+  // Nothing to send to until the conversation is chosen and followed.
+  setComposing(false);
   chat.login = storedLogin();
   chat.client = clientFor(chat.login);
   chat.messages = new Map();
@@ -74,14 +76,21 @@ async function start() {
   try {
     chat.conversationId = await chooseConversation();
     await ensureConversation(chat.conversationId);
-    // Follow first, then load: events that overlap the page are applied by id.
-    chat.stream = chat.client.events.conversation(chat.conversationId, {
-      onOpen: () => showLive(true),
-      onEvent: applyEvent,
-      onError: (error) => {
-        showLive(false);
-        say(`Live updates: ${describe(error)}`);
-      },
+    // Follow first, then load: once the stream is open, every later change reaches it, and
+    // events that overlap the page are applied by id.
+    await new Promise((opened) => {
+      chat.stream = chat.client.events.conversation(chat.conversationId, {
+        onOpen: () => {
+          showLive(true);
+          opened();
+        },
+        onEvent: applyEvent,
+        onError: (error) => {
+          showLive(false);
+          say(`Live updates: ${describe(error)}`);
+          opened(); // the history still loads; the stream retries by itself
+        },
+      });
     });
     const page = await chat.client.messages.latest(chat.conversationId);
     for (const message of page.items) chat.messages.set(message.id, message);
@@ -89,7 +98,13 @@ async function start() {
     say(page.items.length ? "History loaded." : "Say hello.");
   } catch (error) {
     say(describe(error));
+  } finally {
+    setComposing(true);
   }
+}
+
+function setComposing(ready) {
+  for (const control of $("send").elements) control.disabled = !ready;
 }
 
 function applyEvent({ type, data }) {
