@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Server
 
@@ -146,15 +146,23 @@ def test_the_content_security_policy_stops_inline_script(page: Page, server: Ser
     assert page.evaluate("window.__inline") is None
 
 
-def test_watches_a_conversation_live(
+def open_one_message(
     page: Page, server: Server, api: httpx.Client, user: str
-) -> None:
+) -> tuple[str, Locator]:
+    """A conversation of one message, opened in the console: its id and its messages' items."""
     conversation_id = seed(api, user, ["first"])
     sign_in(page, server)
     find(page, user)
     page.get_by_role("button", name="Billing").click()
     messages = page.get_by_role("list", name="Messages").get_by_role("listitem")
     expect(messages).to_have_count(1)
+    return conversation_id, messages
+
+
+def test_watches_a_conversation_live(
+    page: Page, server: Server, api: httpx.Client, user: str
+) -> None:
+    conversation_id, messages = open_one_message(page, server, api, user)
 
     page.get_by_label("Watch live").check()
     # Said once the server has answered the stream: from then on, nothing is missed.
@@ -165,6 +173,19 @@ def test_watches_a_conversation_live(
     )
     expect(messages).to_have_count(2)
     expect(messages.last).to_contain_text("arrived live")
+
+
+def test_watching_catches_up_with_what_came_since_the_page_was_read(
+    page: Page, server: Server, api: httpx.Client, user: str
+) -> None:
+    conversation_id, messages = open_one_message(page, server, api, user)
+    api.post(
+        f"/v1/conversations/{conversation_id}/messages",
+        json={"messages": [{"role": "assistant", "content": "before watching"}]},
+    )
+    page.get_by_label("Watch live").check()
+    expect(messages).to_have_count(2)
+    expect(messages.last).to_contain_text("before watching")
 
 
 def test_downloads_a_users_export(

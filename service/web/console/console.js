@@ -239,10 +239,28 @@ function applyEvent({ type, data }) {
 function startWatching() {
   say("Connecting...", "live");
   state.watching = state.client.events.conversation(state.conversation.id, {
-    onOpen: () => say("Watching live.", "live"),
+    onOpen: () => {
+      say("Watching live.", "live");
+      catchUp();
+    },
     onEvent: applyEvent,
     onError: (error) => say(`Live updates: ${describe(error)}`, "live"),
   });
+}
+
+// The stream follows changes from its opening on: what came between the page's load and then
+// is read once more (by id, so the two may overlap).
+async function catchUp() {
+  const id = state.conversation.id;
+  try {
+    const page = await state.client.messages.latest(id);
+    if (state.conversation?.id !== id) return; // another conversation was opened meanwhile
+    for (const message of page.items) state.messages.set(message.id, message);
+  } catch (error) {
+    report(error);
+    return;
+  }
+  renderMessages();
 }
 
 function stopWatching() {
