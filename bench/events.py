@@ -5,8 +5,10 @@ the memory an idle subscriber costs a worker.
 
     python -m bench.events [--subscribers 1,100,1000] [--appends 100] [--seconds 10] [--repeats 4]
 
-Subscribers are raw asyncio connections that only look for each event's `id:` line, so the
-client (on the same machine as the server and PostgreSQL) costs as little as it can. Writes
+Subscribers are raw sockets that only look for each event's `id:` line, so the client (on the
+same machine as the server and PostgreSQL) costs as little as it can. An event is delivered when
+the subscriber's kernel received it (the socket's timestamp); when the one client process got
+round to reading it is reported beside. Writes
 bench/events_results.json; `python -m bench.report` puts it into REPORT.md.
 """
 
@@ -20,6 +22,8 @@ import multiprocessing
 import os
 import re
 import resource
+import socket
+import struct
 import sys
 import time
 import uuid
@@ -29,7 +33,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from statistics import quantiles
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -48,27 +52,49 @@ WRITERS = 8
 # Appends a second while latency is measured: a busy conversation (a reply streamed in).
 PACE_SECONDS = 0.2
 EVENT_ID = re.compile(rb"id: (\d+)\n")
+# Per (conversation, event id): (received by the kernel, read by the client), per subscriber.
+Arrivals = dict[tuple[str, int], list[tuple[float, float]]]
 
 
-class Stream(asyncio.Protocol):
-    """One subscriber's connection: records when each event id arrives. A bare Protocol (no
-    StreamReader, no task per stream): the client shares the server's two cores, so it should
-    cost as little per event as it can."""
+# Linux's SO_TIMESTAMPNS (asm-generic; Python's socket module does not name it): each read
+# also gives the time the kernel received the data, as a struct timespec.
+SO_TIMESTAMPNS = 35
+TIMESPEC = struct.Struct("@qq")
 
-    def __init__(self, arrivals: dict[tuple[str, int], list[float]], conversation_id: str) -> None:
+
+class Stream:
+    """One subscriber's socket: records when each event id arrives. A bare socket read on the
+    loop's readiness callback (no transport, no task per stream): the client shares the
+    server's two cores, so it should cost as little per event as it can.
+
+    Each arrival is recorded twice: when the kernel received it (the socket's timestamp: the
+    event was at the subscriber) and when this process read it (later by however long the
+    client took to get to this socket among the others)."""
+
+    def __init__(self, arrivals: Arrivals, conversation_id: str, sock: socket.socket) -> None:
         self._arrivals = arrivals
         self._conversation_id = conversation_id
+        self._sock = sock
         self._tail = b""
         self.head: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter()
+    def readable(self) -> None:
+        try:
+            data, ancillary, _, _ = self._sock.recvmsg(65536, 64)
+        except BlockingIOError:
+            return
+        read = time.time()
+        received = read
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = TIMESPEC.unpack(value[: TIMESPEC.size])
+                received = seconds + nanoseconds / 1e9
         if not self.head.done():
             self.head.set_result(data)
             return
         text = self._tail + data
         for match in EVENT_ID.finditer(text):
-            self._arrivals[(self._conversation_id, int(match[1]))].append(now)
+            self._arrivals[(self._conversation_id, int(match[1]))].append((received, read))
         # An id line split over two reads is found in the next one.
         self._tail = text[-32:] if not text.endswith(b"\n\n") else b""
 
@@ -78,30 +104,35 @@ class Subscribers:
 
     def __init__(self, base: str, key: str) -> None:
         parts = urlsplit(base)
-        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._address = parts.hostname or "127.0.0.1", parts.port or 80
         self._key = key
-        self.arrivals: dict[tuple[str, int], list[float]] = defaultdict(list)
-        self._transports: list[asyncio.BaseTransport] = []
+        self.arrivals: Arrivals = defaultdict(list)
+        self._sockets: list[socket.socket] = []
 
     async def add(self, conversation_id: str) -> None:
         loop = asyncio.get_running_loop()
-        transport, stream = await loop.create_connection(
-            lambda: Stream(self.arrivals, conversation_id), self._host, self._port
-        )
-        # uvloop's transports are not asyncio's classes, but they write.
-        cast(asyncio.WriteTransport, transport).write(
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self._sockets.append(sock)
+        await loop.sock_connect(sock, self._address)
+        await loop.sock_sendall(
+            sock,
             f"GET /v1/conversations/{conversation_id}/events HTTP/1.1\r\nHost: bench\r\n"
-            f"Authorization: Bearer {self._key}\r\nAccept: text/event-stream\r\n\r\n".encode()
+            f"Authorization: Bearer {self._key}\r\nAccept: text/event-stream\r\n\r\n".encode(),
         )
+        stream = Stream(self.arrivals, conversation_id, sock)
+        loop.add_reader(sock.fileno(), stream.readable)
         head = await asyncio.wait_for(stream.head, 30)
         if not head.startswith(b"HTTP/1.1 200"):
             raise RuntimeError(head.decode(errors="replace"))
-        self._transports.append(transport)
 
     def close(self) -> None:
-        for transport in self._transports:
-            transport.close()
-        self._transports.clear()
+        loop = asyncio.get_running_loop()
+        for sock in self._sockets:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        self._sockets.clear()
 
 
 def _subscribe(base: str, key: str, conversations: list[str], count: int, pipe: Connection) -> None:
@@ -132,13 +163,14 @@ class Following:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.arrivals: dict[tuple[str, int], list[float]] = {}
+        self.arrivals: Arrivals = {}
 
 
 @contextmanager
 def subscribed(base: str, key: str, conversations: list[str], count: int) -> Iterator[Following]:
     """``count`` subscribers in another process (so reading them does not slow the writers in
-    this one). Both processes read the same monotonic clock."""
+    this one). Both processes read the same clock, the kernel's wall clock (the sockets'
+    timestamps are on it)."""
     ours, theirs = multiprocessing.get_context("spawn").Pipe()
     process = multiprocessing.get_context("spawn").Process(
         target=_subscribe, args=(base, key, conversations, count, theirs)
@@ -183,15 +215,14 @@ def machine_busy() -> tuple[int, int]:
     return sum(ticks) - idle, sum(ticks)
 
 
-def delays(
-    answered: dict[tuple[str, int], float], arrivals: dict[tuple[str, int], list[float]]
-) -> list[float]:
-    """Seconds from each append's 201 to each arrival of its event, by (conversation, seq)."""
+def delays(answered: dict[tuple[str, int], float], arrivals: Arrivals, which: int) -> list[float]:
+    """Seconds from each append's 201 to each arrival of its event, by (conversation, seq):
+    at the subscriber's socket (``which`` 0) or read by the client (1)."""
     return [
-        arrival - answered[event]
-        for event, times in arrivals.items()
+        times[which] - answered[event]
+        for event, arrived in arrivals.items()
         if event in answered
-        for arrival in times
+        for times in arrived
     ]
 
 
@@ -216,10 +247,10 @@ async def delivery(
             idle = rss_mib(server)
             for _ in range(appends):
                 seq = await append(client, conversation_id)
-                answered[(conversation_id, seq)] = time.perf_counter()
+                answered[(conversation_id, seq)] = time.time()
                 await asyncio.sleep(PACE_SECONDS)
             await asyncio.sleep(2)
-    latencies = delays(answered, following.arrivals)
+    latencies = delays(answered, following.arrivals, 0)
     return {
         "subscribers_per_worker": per_worker,
         "streams": streams,
@@ -228,6 +259,9 @@ async def delivery(
         "delivered": len(latencies),
         "expected": len(answered) * streams,
         **percentiles(latencies),
+        # The same deliveries when the one client process got round to reading each of its
+        # thousands of sockets: the client's own queue on the shared cores, added.
+        "read_by_client": percentiles(delays(answered, following.arrivals, 1)),
         "idle_rss_kib_per_subscriber": (idle - before) * 1024 / streams,
     }
 
@@ -250,7 +284,7 @@ async def append_rate(
         async def writer(conversation_id: str, end: float) -> None:
             while time.perf_counter() < end:
                 seq = await append(client, conversation_id)
-                answered[(conversation_id, seq)] = time.perf_counter()
+                answered[(conversation_id, seq)] = time.time()
 
         with subscribed(server.url, key, conversations, per_worker * WORKERS) as following:
             await asyncio.sleep(1)
@@ -267,7 +301,7 @@ async def append_rate(
             # The events of the run's last appends, still on their way, are delivered.
             await asyncio.sleep(2)
     delivered = sum(len(times) for times in following.arrivals.values())
-    latencies = delays(answered, following.arrivals)
+    latencies = delays(answered, following.arrivals, 0)
     return {
         "subscribers_per_worker": per_worker,
         "seconds": elapsed,

@@ -23,6 +23,7 @@ from statistics import median
 from typing import Any
 
 from bench import dataset, load, report, run, servers
+from service.cli.servers import APP_FACTORY
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "observability_results.json"
@@ -55,7 +56,7 @@ def uvicorn_command() -> list[str]:
     """The app under uvicorn's own command and logging (its access log on at info)."""
     return [
         str(servers.BIN / "uvicorn"),
-        "service.app:create_app",
+        APP_FACTORY,
         "--factory",
         "--workers",
         str(WORKERS),

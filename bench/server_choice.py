@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench import dataset, load, servers, turns
+from service.cli.servers import APP_FACTORY
 
 HERE = Path(__file__).parent
 WRK_WORKLOADS = (("read", 16), ("read", 64), ("append", 16))
@@ -37,7 +38,7 @@ def granian(workers: int) -> list[str]:
         "warning",
         "--host",
         "127.0.0.1",
-        "service.app:create_app",
+        APP_FACTORY,
     ]
 
 

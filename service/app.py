@@ -43,6 +43,7 @@ from service.api.search import SearchController
 from service.api.tracing import tracing_plugins
 from service.api.users import UserController
 from service.core import logs, request_ids, visitors
+from service.core.collector import freeze_start_up_objects
 from service.core.page_cache import PageCache
 from service.core.settings import Settings, get_settings
 from service.db.queries import queries
@@ -209,4 +210,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Outermost, around routing and error handling: every response gets its request id and is
     # counted, a 404 or a problem too (README "Observability").
     app.asgi_handler = Observe(app.asgi_handler, settings)
+    return app
+
+
+def create_worker_app() -> Litestar:
+    """The app as a server's worker runs it, the one app of its process: once started, what
+    lives as long as the worker is kept out of the garbage collector's walks
+    (service/core/collector.py). Not in create_app: a process that builds many apps (the
+    tests) would keep each one's garbage for good."""
+    app = create_app()
+    # After the lifespans: what they opened lives as long as the app too.
+    app.on_startup.append(freeze_start_up_objects)
     return app

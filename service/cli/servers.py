@@ -10,7 +10,7 @@ from typing import Any, Literal
 from service.core import logs
 from service.core.settings import Settings
 
-APP_FACTORY = "service.app:create_app"
+APP_FACTORY = "service.app:create_worker_app"
 SERVERS = ("uvicorn", "granian")
 ServerName = Literal["uvicorn", "granian"]
 
