@@ -13,7 +13,13 @@ import psycopg
 import pytest
 
 from service.db.dburl import redacted
-from service.db.embedded import NON_DURABLE, SUPERUSER, EmbeddedError, EmbeddedPostgres
+from service.db.embedded import (
+    NON_DURABLE,
+    SUPERUSER,
+    EmbeddedError,
+    EmbeddedPostgres,
+    utf8_ctype,
+)
 
 
 @pytest.fixture
@@ -95,6 +101,17 @@ def test_tcp_when_asked_for_also_wants_the_password(data_dir: Path) -> None:
             _login(server, host="127.0.0.1", port=port)
     finally:
         server.stop()
+
+
+def test_letters_outside_ascii_make_trigrams(server: EmbeddedPostgres) -> None:
+    # The trigram index serves Japanese and Chinese substrings only under a UTF-8 LC_CTYPE.
+    with psycopg.connect(server.start(), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pg_trgm")
+        ctype, trigrams = conn.execute(
+            "SELECT datctype, show_trgm('請求書の件') FROM pg_database "
+            "WHERE datname = current_database()"
+        ).fetchone() or (None, None)
+    assert (ctype, bool(trigrams)) == (utf8_ctype(), utf8_ctype() != "C")
 
 
 def test_the_password_and_the_socket_are_private(server: EmbeddedPostgres) -> None:
