@@ -49,6 +49,7 @@ HERE = Path(__file__).parent
 RESULTS = HERE / "events_results.json"
 WORKERS = 2
 WRITERS = 8
+WARM_UP_SECONDS = 5
 # Appends a second while latency is measured: a busy conversation (a reply streamed in).
 PACE_SECONDS = 0.2
 EVENT_ID = re.compile(rb"id: (\d+)\n")
@@ -417,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
                     row.update(coalescing)
                     print(f"bench: delivery {row}", flush=True)
                     results["delivery"].append(row)
+                # Not counted: a fresh server's first seconds of appends run slower (its
+                # connections prepare their statements, caches fill).
+                uvloop.run(append_rate(server, key, 0, WARM_UP_SECONDS))
                 # Without and with subscribers in turn, every other pair reversed (0 N N 0 0 N
                 # N 0): the rate without subscribers moves by 10 to 25% from run to run and
                 # drifts over a server's life, so one of each would compare noise and drift.
