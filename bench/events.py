@@ -69,8 +69,9 @@ class Stream:
     server's two cores, so it should cost as little per event as it can.
 
     Each arrival is recorded twice: when the kernel received it (the socket's timestamp: the
-    event was at the subscriber) and when this process read it (later by however long the
-    client took to get to this socket among the others)."""
+    event was at the subscriber; on loopback, taken during the server's write) and when this
+    process read it (later by however long the client took to get to this socket among the
+    others). A read of several writes at once carries the last one's time: late, never early."""
 
     def __init__(self, arrivals: Arrivals, conversation_id: str, sock: socket.socket) -> None:
         self._arrivals = arrivals
@@ -83,6 +84,14 @@ class Stream:
         try:
             data, ancillary, _, _ = self._sock.recvmsg(65536, 64)
         except BlockingIOError:
+            return
+        except OSError:
+            data = b""  # reset: ended as a close would
+        if not data:
+            # The server ended the stream: stop watching the socket, which would stay readable.
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            if not self.head.done():
+                self.head.set_exception(ConnectionError("the stream ended before its head"))
             return
         read = time.time()
         received = read

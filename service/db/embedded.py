@@ -44,7 +44,10 @@ class EmbeddedError(RuntimeError):
 def utf8_ctype() -> str:
     """C.UTF-8 where the system has it (glibc 2.35 and later: Debian, Ubuntu, Fedora), else C."""
     try:
-        listed = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True)
+        # Locale names may be in any encoding (bokmål in Latin-1): only ASCII ones matter here.
+        listed = subprocess.run(
+            ["locale", "-a"], capture_output=True, text=True, errors="replace", check=True
+        )
     except (OSError, subprocess.CalledProcessError):
         return "C"
     names = {name.lower().replace("-", "") for name in listed.stdout.split()}

@@ -15,7 +15,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from playwright.sync_api import Page, Route
 from pytest_postgresql import factories
 from pytest_postgresql.executors.noop import NoopExecutor
 from pytest_postgresql.janitor import DatabaseJanitor
@@ -135,3 +136,21 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def user() -> str:
     """A user id of this test's own (the server is shared by the session)."""
     return f"user-{uuid.uuid4().hex[:10]}"
+
+
+def hold_requests(page: Page, url: str | Callable[[str], bool]) -> Callable[[], Route]:
+    """Hold the page's requests to ``url`` unanswered; the function returned waits for the next
+    one held and hands it over (to continue, fetch or fulfill)."""
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route(url, hold)
+
+    def next_held() -> Route:
+        while not held:
+            page.wait_for_timeout(20)
+        return held.pop(0)
+
+    return next_held

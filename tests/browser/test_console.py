@@ -7,11 +7,12 @@ import json
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, hold_requests
 
 # Would set window.__xss if it ever ran as HTML or script.
 HOSTILE = (
@@ -186,6 +187,31 @@ def test_watching_catches_up_with_what_came_since_the_page_was_read(
     page.get_by_label("Watch live").check()
     expect(messages).to_have_count(2)
     expect(messages.last).to_contain_text("before watching")
+
+
+def test_a_catch_up_page_read_before_an_event_does_not_undo_it(
+    page: Page, server: Server, api: httpx.Client, user: str
+) -> None:
+    conversation_id = seed(api, user, ["first", "second"])
+    sign_in(page, server)
+    find(page, user)
+    page.get_by_role("button", name="Billing").click()
+    messages = page.get_by_role("list", name="Messages").get_by_role("listitem")
+    expect(messages).to_have_count(2)
+
+    # The catch-up read's answer is held while "second" is deleted and its event applied.
+    next_held = hold_requests(page, lambda url: urlsplit(url).path.endswith("/messages"))
+    page.get_by_label("Watch live").check()
+    expect(page.locator("#live")).to_have_text("Watching live.")
+    catch_up = next_held()
+    stale = catch_up.fetch()
+    second = api.get(f"/v1/conversations/{conversation_id}/messages").json()["items"][-1]
+    api.delete(f"/v1/conversations/{conversation_id}/messages/{second['id']}")
+    expect(messages).to_have_count(1)
+    with page.expect_response(lambda response: response.request == catch_up.request):
+        catch_up.fulfill(response=stale)
+    page.wait_for_timeout(200)  # the answer parsed and applied
+    expect(messages).to_have_count(1)
 
 
 def test_downloads_a_users_export(

@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import BrowserContext, Page, Route, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import Server
+from tests.browser.conftest import Server, hold_requests
 from tests.browser.test_console import HOSTILE
 
 
@@ -74,17 +74,10 @@ def test_what_is_typed_while_the_page_starts_waits_for_its_conversation(
     page: Page, server: Server
 ) -> None:
     # Hold the look-up of the visitor's newest conversation: the page cannot know where to send.
-    held: list[Route] = []
-
-    def hold(route: Route) -> None:
-        held.append(route)
-
-    page.route("**/v1/conversations?*", hold)
+    next_held = hold_requests(page, "**/v1/conversations?*")
     page.goto(f"{server.base_url}/demo")
     expect(page.get_by_label("Message")).to_be_disabled()
-    while not held:
-        page.wait_for_timeout(20)
-    held[0].continue_()
+    next_held().continue_()
     chat(page, "Typed at once")
     expect(messages(page)).to_have_count(2)
     expect(messages(page).first).to_contain_text("Typed at once")

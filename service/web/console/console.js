@@ -13,6 +13,7 @@ const state = {
   messages: new Map(), // its messages by id
   olderCursor: null,
   watching: null, // its EventStream
+  touched: new Set(), // ids of the messages its events changed
 };
 
 function say(text, target = "status") {
@@ -221,9 +222,11 @@ function renderMessages() {
 function applyEvent({ type, data }) {
   if (type === "message.created" || type === "message.updated") {
     state.messages.set(data.id, data);
+    state.touched.add(data.id);
     renderMessages();
   } else if (type === "message.deleted") {
     state.messages.delete(data.id);
+    state.touched.add(data.id);
     renderMessages();
   } else if (type === "conversation.updated") {
     state.conversation = data;
@@ -238,27 +241,38 @@ function applyEvent({ type, data }) {
 
 function startWatching() {
   say("Connecting...", "live");
-  state.watching = state.client.events.conversation(state.conversation.id, {
+  state.touched = new Set();
+  const stream = state.client.events.conversation(state.conversation.id, {
     onOpen: () => {
       say("Watching live.", "live");
-      catchUp();
+      catchUp(stream);
     },
     onEvent: applyEvent,
     onError: (error) => say(`Live updates: ${describe(error)}`, "live"),
   });
+  state.watching = stream;
 }
 
-// The stream follows changes from its opening on: what came between the page's load and then
-// is read once more (by id, so the two may overlap).
-async function catchUp() {
-  const id = state.conversation.id;
+// The stream follows changes from its opening on; what came between the page's load and then is
+// read once more: the newest page replaces the shown messages in its range (one deleted since is
+// dropped), except those an event has changed since the stream opened, which are newer. (More
+// than a page of new messages meanwhile leaves the ones before it out: open it again.)
+async function catchUp(stream) {
+  let page;
   try {
-    const page = await state.client.messages.latest(id);
-    if (state.conversation?.id !== id) return; // another conversation was opened meanwhile
-    for (const message of page.items) state.messages.set(message.id, message);
+    page = await state.client.messages.latest(state.conversation.id);
   } catch (error) {
     report(error);
     return;
+  }
+  if (state.watching !== stream) return; // stopped, or another conversation opened meanwhile
+  const inPage = new Set(page.items.map((message) => message.id));
+  const oldest = page.next_cursor ? Math.min(...page.items.map((message) => message.seq)) : -Infinity;
+  for (const [id, message] of state.messages) {
+    if (message.seq >= oldest && !inPage.has(id) && !state.touched.has(id)) state.messages.delete(id);
+  }
+  for (const message of page.items) {
+    if (!state.touched.has(message.id)) state.messages.set(message.id, message);
   }
   renderMessages();
 }

@@ -20,6 +20,8 @@ const chat = {
   conversationId: null,
   messages: new Map(),
   stream: null,
+  run: 0, // which start() is the current one
+  touched: new Set(), // ids of the messages the stream's events changed
 };
 
 function say(text) {
@@ -63,8 +65,13 @@ async function ensureConversation(id) {
   }
 }
 
+// start() runs again on a reset, on log-in and log-out, and when another tab logs in or out: a
+// newer run supersedes the one still waiting, which then stops at its next step.
 async function start() {
+  const run = ++chat.run;
   if (chat.stream) chat.stream.close();
+  chat.stream = null;
+  chat.conversationId = null;
   showLive(false);
   // Nothing to send to until the conversation is chosen and followed.
   setComposing(false);
@@ -74,37 +81,61 @@ async function start() {
   renderMessages();
   showWho();
   try {
-    chat.conversationId = await chooseConversation();
-    await ensureConversation(chat.conversationId);
-    // Follow first, then load: once the stream is open, every later change reaches it, and
-    // events that overlap the page are applied by id.
-    await new Promise((opened) => {
-      chat.stream = chat.client.events.conversation(chat.conversationId, {
-        onOpen: () => {
-          showLive(true);
-          opened();
-        },
-        onEvent: applyEvent,
-        onError: (error) => {
-          showLive(false);
-          say(`Live updates: ${describe(error)}`);
-          opened(); // the history still loads; the stream retries by itself
-        },
-      });
-    });
-    const page = await chat.client.messages.latest(chat.conversationId);
-    for (const message of page.items) chat.messages.set(message.id, message);
-    renderMessages();
-    say(page.items.length ? "History loaded." : "Say hello.");
+    const conversationId = await chooseConversation();
+    await ensureConversation(conversationId);
+    if (run !== chat.run) return;
+    chat.conversationId = conversationId;
+    // Follow first, then load: once the stream is open, every later change reaches it.
+    await follow(run);
+    if (run !== chat.run) return;
+    const count = await loadLatest(run);
+    if (run !== chat.run) return;
+    say(count ? "History loaded." : "Say hello.");
   } catch (error) {
-    say(describe(error));
+    if (run === chat.run) say(describe(error));
   } finally {
-    setComposing(true);
+    if (run === chat.run && chat.conversationId) setComposing(true);
   }
 }
 
-function setComposing(ready) {
-  for (const control of $("send").elements) control.disabled = !ready;
+// Open the conversation's stream; settles once it is open, or has failed a first time (it
+// then retries by itself), or was closed.
+function follow(run) {
+  let failed = false;
+  let opened;
+  const open = new Promise((settle) => (opened = settle));
+  const stream = chat.client.events.conversation(chat.conversationId, {
+    onOpen: () => {
+      showLive(true);
+      // Open only after a failure, so maybe after the page was read: read what came between.
+      if (failed) loadLatest(run).catch((error) => say(describe(error)));
+      opened();
+    },
+    onEvent: (event) => {
+      if (run === chat.run) applyEvent(event);
+    },
+    onError: (error) => {
+      showLive(false);
+      say(`Live updates: ${describe(error)}`);
+      failed = true;
+      opened(); // the history still loads
+    },
+  });
+  chat.stream = stream;
+  chat.touched = new Set();
+  return Promise.race([open, stream.done]);
+}
+
+// Read the newest page into the view; returns how many messages it held. Messages an event
+// changed since the stream opened are newer in the view than in the page: they are kept.
+async function loadLatest(run) {
+  const page = await chat.client.messages.latest(chat.conversationId);
+  if (run !== chat.run) return 0;
+  for (const message of page.items) {
+    if (!chat.touched.has(message.id)) chat.messages.set(message.id, message);
+  }
+  renderMessages();
+  return page.items.length;
 }
 
 function applyEvent({ type, data }) {
@@ -112,7 +143,12 @@ function applyEvent({ type, data }) {
   else if (type === "message.deleted") chat.messages.delete(data.id);
   else if (type === "reset") return void start();
   else return;
+  chat.touched.add(data.id);
   renderMessages();
+}
+
+function setComposing(ready) {
+  for (const control of $("send").elements) control.disabled = !ready;
 }
 
 function renderMessages() {
