@@ -740,7 +740,10 @@ def exported(env: str, tmp_path: Path) -> Path:
     assert chatkeep("import", "files", str(store_with_files(tmp_path / "store"))) == 0
     with psycopg.connect(env, autocommit=True) as conn:
         conn.execute("UPDATE files SET metadata = jsonb_build_object('name', filename)")
-        conn.execute("UPDATE conversations SET version = 7 WHERE external_id = 'chat-a'")
+        conn.execute(
+            "UPDATE conversations SET version = 7 "
+            "WHERE external_id = 'chat-a' AND user_id = 'alice'"
+        )
     dump = tmp_path / "dump.ndjson"
     assert chatkeep("export", "--output", str(dump)) == 0
     return dump
@@ -754,7 +757,12 @@ def test_an_export_with_files_round_trips_exactly(
     lines = [json.loads(line) for line in dump.read_text().splitlines()]
     assert lines[0]["version"] == 4
     assert lines[-1]["files"] == 5
-    chat_a = next(line for line in lines if line.get("external_id") == "chat-a")
+    # Alice's: d.json's conversation (no owner, no messages) has the external id chat-a too.
+    chat_a = next(
+        line
+        for line in lines
+        if line.get("external_id") == "chat-a" and line.get("user_id") == "alice"
+    )
     assert (chat_a["type"], chat_a["version"]) == ("conversation", 7)
     assert {"type": "message", "external_id": "m1"}.items() <= next(
         line
