@@ -149,8 +149,10 @@ def hold_requests(page: Page, url: str | Callable[[str], bool]) -> Callable[[], 
     page.route(url, hold)
 
     def next_held() -> Route:
-        while not held:
+        for _ in range(500):  # 10 s: a request that never comes fails the test, never hangs it
+            if held:
+                return held.pop(0)
             page.wait_for_timeout(20)
-        return held.pop(0)
+        raise AssertionError(f"no request to {url} was made")
 
     return next_held
