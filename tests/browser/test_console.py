@@ -147,23 +147,23 @@ def test_the_content_security_policy_stops_inline_script(page: Page, server: Ser
     assert page.evaluate("window.__inline") is None
 
 
-def open_one_message(
-    page: Page, server: Server, api: httpx.Client, user: str
+def open_seeded(
+    page: Page, server: Server, api: httpx.Client, user: str, contents: list[str]
 ) -> tuple[str, Locator]:
-    """A conversation of one message, opened in the console: its id and its messages' items."""
-    conversation_id = seed(api, user, ["first"])
+    """A conversation of ``contents``, opened in the console: its id and its messages' items."""
+    conversation_id = seed(api, user, contents)
     sign_in(page, server)
     find(page, user)
     page.get_by_role("button", name="Billing").click()
     messages = page.get_by_role("list", name="Messages").get_by_role("listitem")
-    expect(messages).to_have_count(1)
+    expect(messages).to_have_count(len(contents))
     return conversation_id, messages
 
 
 def test_watches_a_conversation_live(
     page: Page, server: Server, api: httpx.Client, user: str
 ) -> None:
-    conversation_id, messages = open_one_message(page, server, api, user)
+    conversation_id, messages = open_seeded(page, server, api, user, ["first"])
 
     page.get_by_label("Watch live").check()
     # Said once the server has answered the stream: from then on, nothing is missed.
@@ -179,7 +179,7 @@ def test_watches_a_conversation_live(
 def test_watching_catches_up_with_what_came_since_the_page_was_read(
     page: Page, server: Server, api: httpx.Client, user: str
 ) -> None:
-    conversation_id, messages = open_one_message(page, server, api, user)
+    conversation_id, messages = open_seeded(page, server, api, user, ["first"])
     api.post(
         f"/v1/conversations/{conversation_id}/messages",
         json={"messages": [{"role": "assistant", "content": "before watching"}]},
@@ -192,12 +192,7 @@ def test_watching_catches_up_with_what_came_since_the_page_was_read(
 def test_a_catch_up_page_read_before_an_event_does_not_undo_it(
     page: Page, server: Server, api: httpx.Client, user: str
 ) -> None:
-    conversation_id = seed(api, user, ["first", "second"])
-    sign_in(page, server)
-    find(page, user)
-    page.get_by_role("button", name="Billing").click()
-    messages = page.get_by_role("list", name="Messages").get_by_role("listitem")
-    expect(messages).to_have_count(2)
+    conversation_id, messages = open_seeded(page, server, api, user, ["first", "second"])
 
     # The catch-up read's answer is held while "second" is deleted and its event applied.
     next_held = hold_requests(page, lambda url: urlsplit(url).path.endswith("/messages"))

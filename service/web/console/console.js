@@ -1,7 +1,7 @@
 // The operator console: an API key (kept in this tab's sessionStorage only) reads what chatkeep
 // holds. Everything users wrote goes into the page as text (textContent), never as HTML.
 import { Chatkeep } from "/console/chatkeep.js";
-import { describe, element } from "/console/dom.js";
+import { describe, element, mergeNewestPage } from "/console/dom.js";
 
 const KEY_STORAGE = "chatkeep-console-key";
 const $ = (id) => document.getElementById(id);
@@ -254,9 +254,8 @@ function startWatching() {
 }
 
 // The stream follows changes from its opening on; what came between the page's load and then is
-// read once more: the newest page replaces the shown messages in its range (one deleted since is
-// dropped), except those an event has changed since the stream opened, which are newer. (More
-// than a page of new messages meanwhile leaves the ones before it out: open it again.)
+// read once more, the newest page merged by mergeNewestPage. (More than a page of new messages
+// meanwhile leaves the ones before it out: open it again.)
 async function catchUp(stream) {
   let page;
   try {
@@ -266,14 +265,7 @@ async function catchUp(stream) {
     return;
   }
   if (state.watching !== stream) return; // stopped, or another conversation opened meanwhile
-  const inPage = new Set(page.items.map((message) => message.id));
-  const oldest = page.next_cursor ? Math.min(...page.items.map((message) => message.seq)) : -Infinity;
-  for (const [id, message] of state.messages) {
-    if (message.seq >= oldest && !inPage.has(id) && !state.touched.has(id)) state.messages.delete(id);
-  }
-  for (const message of page.items) {
-    if (!state.touched.has(message.id)) state.messages.set(message.id, message);
-  }
+  mergeNewestPage(state.messages, page, state.touched);
   renderMessages();
 }
 

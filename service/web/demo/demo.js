@@ -7,7 +7,7 @@
 // - Logging in (the demo's own POST /demo/login, standing in for an application's login
 //   service) gives a user token; the page then claims the visitor's history for the user.
 import { Chatkeep, NotFound, Conflict, forgetVisitorId, uuid4, visitorId } from "/demo/chatkeep.js";
-import { describe, element } from "/demo/dom.js";
+import { describe, element, mergeNewestPage } from "/demo/dom.js";
 
 // Demo only: a real application keeps its own session; tabs share these through localStorage.
 const TOKEN_STORAGE = "chatkeep-demo-login";
@@ -126,14 +126,12 @@ function follow(run) {
   return Promise.race([open, stream.done]);
 }
 
-// Read the newest page into the view; returns how many messages it held. Messages an event
-// changed since the stream opened are newer in the view than in the page: they are kept.
+// Read the newest page into the view (mergeNewestPage: the stream's events since it opened win);
+// returns how many messages it held.
 async function loadLatest(run) {
   const page = await chat.client.messages.latest(chat.conversationId);
   if (run !== chat.run) return 0;
-  for (const message of page.items) {
-    if (!chat.touched.has(message.id)) chat.messages.set(message.id, message);
-  }
+  mergeNewestPage(chat.messages, page, chat.touched);
   renderMessages();
   return page.items.length;
 }
