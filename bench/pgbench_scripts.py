@@ -113,6 +113,12 @@ def append(conversations: int, count: int) -> str:
     return f"\\set n random(1, {conversations})\nBEGIN;\n{lock} \\gset\n{insert};\nCOMMIT;\n"
 
 
+def turn(conversations: int) -> str:
+    """A turn's statements (bench/turns.py): the 2-message append's transaction, then the
+    latest 50 of the same conversation."""
+    return append(conversations, 2) + latest(RANDOM_CONVERSATION)
+
+
 def write(directory: Path, name: str, script: str) -> Path:
     path = directory / f"{name}.sql"
     path.write_text(script)

@@ -1,7 +1,9 @@
-"""Turns on their own (python -m bench.turns, about a minute): what an LLM app does per turn, a
-2-message append followed by a read of the latest 50, back to back on one keep-alive connection
-per simulated client, at c=1 and c=16. Writes turns_results.json (p50 and p99 of the turn and
-of each request) for the report's "Turns" section.
+"""Turns on their own (python -m bench.turns, about two minutes): what an LLM app does per turn,
+a 2-message append followed by a read of the latest 50, back to back on one keep-alive
+connection per simulated client, at c=1 and c=16, through chatkeep and through the bare handler
+(bench/bare_asgi.py), and the same statements under pgbench (the floor: one pgbench
+transaction is a whole turn). Writes turns_results.json (p50 and p99 of the turn and of each
+request) for the report's "Turns" section.
 
 The load generator is a few lines of asyncio over raw HTTP/1.1 rather than httpx, so that its
 own cost (tens of microseconds a request) stays small next to the server's.
@@ -15,6 +17,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +25,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from bench import dataset, servers
+from bench import dataset, load, pgbench_scripts, servers
 from bench.load import _percentile
 
 HERE = Path(__file__).parent
@@ -175,16 +178,29 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_set_synchronous_commit(url, args.synchronous_commit))
         ids = dataset.conversation_ids(shape)
         env = {"DATABASE_URL": url, "CHATKEEP_LOG_LEVEL": "warning"}
-        with servers.serving(servers.chatkeep(args.workers), env, "/health/ready") as server:
-            results = []
+        results: dict[str, list[dict[str, float]]] = {}
+        for name, command, probe in (
+            ("chatkeep", servers.chatkeep(args.workers), "/health/ready"),
+            ("bare", servers.bare(args.workers), f"/v1/conversations/{ids[0]}/messages"),
+        ):
+            with servers.serving(command, env, probe) as server:
+                results[name] = []
+                for concurrency in CONCURRENCY:
+                    turn = measure(
+                        server.url, token, ids, concurrency=concurrency, seconds=args.seconds
+                    )
+                    results[name].append(asdict(turn))
+                    print(f"  {name} c{concurrency}: {turn}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="chatkeep-turns-") as scratch:
+            script = pgbench_scripts.write(Path(scratch), "turn", pgbench_scripts.turn(len(ids)))
+            results["pgbench"] = []
             for concurrency in CONCURRENCY:
-                results.append(
-                    measure(server.url, token, ids, concurrency=concurrency, seconds=args.seconds)
-                )
-                print(f"  turns c{concurrency}: {results[-1]}", flush=True)
+                floor = load.pgbench([url], script, concurrency=concurrency, seconds=args.seconds)
+                results["pgbench"].append({"concurrency": concurrency, **asdict(floor)})
+                print(f"  pgbench c{concurrency}: {floor}", flush=True)
     run = {
         "synchronous_commit": args.synchronous_commit,
-        "results": [asdict(r) for r in results],
+        **results,
         "load_average": os.getloadavg(),
     }
     suffix = "" if args.synchronous_commit == "on" else "_async_commit"

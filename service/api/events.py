@@ -187,7 +187,7 @@ class EventController(Controller):
         """Add text to the end of a message created with `status: in_progress` (a reply being
         streamed); `status: complete` finishes it (a complete message takes no more: 409).
         Subscribers get a `message.updated` event with the message as it now is."""
-        return await replies.append(
+        extended = await replies.append(
             conn,
             request.user,
             parse_conversation_ref(conversation_id),
@@ -195,3 +195,6 @@ class EventController(Controller):
             addition=data,
             settings=state.settings,
         )
+        # As for an append: this worker's pages of the conversation are stale now.
+        state.page_cache.forget(extended.conversation_id)
+        return extended

@@ -64,6 +64,8 @@ class MessageController(Controller):
             state.settings,
             precondition=if_match(request),
         )
+        # This worker's pages of the conversation are stale now: its next read skips probing.
+        state.page_cache.forget(stored[0].conversation_id)
         return Response(MessageList(items=stored), status_code=201, headers={"ETag": etag(version)})
 
     @get("/", responses=PAGE_RESPONSES, response_headers=[PAGE_ETAG])
@@ -172,7 +174,7 @@ class MessageController(Controller):
         state: State,
     ) -> Message:
         """Replace a message's content and/or metadata, e.g. to finalise a streamed reply."""
-        return await messages.update(
+        patched = await messages.update(
             conn,
             request.user,
             parse_conversation_ref(conversation_id),
@@ -180,6 +182,8 @@ class MessageController(Controller):
             patch=data,
             settings=state.settings,
         )
+        state.page_cache.forget(patched.conversation_id)
+        return patched
 
     @delete("/{message_id:str}", status_code=204, responses=PROBLEM_RESPONSES)
     async def delete_message(

@@ -12,7 +12,6 @@ the revision the request's connection sees: a write acknowledged on any worker h
 from __future__ import annotations
 
 from typing import NamedTuple
-from uuid import UUID
 
 import msgspec
 
@@ -44,8 +43,7 @@ async def read(
 ) -> EncodedPage:
     scope = principal.scope()
     conversation_id = await resolve(conn, ref, scope)
-    key: tuple[UUID, PageQuery] = (conversation_id, query)
-    cached = cache.get(key) if cache.max_bytes else None
+    cached = cache.get(conversation_id, query) if cache.max_bytes else None
     if cached is not None or if_none_match is not None:
         revision = await conversations.revision(conn, conversation_id=conversation_id, scope=scope)
         if revision is None:
@@ -58,5 +56,5 @@ async def read(
     page, revision = await messages.page(conn, scope, conversation_id, query)
     encoded = CachedPage(page_etag(revision, query), msgspec.json.encode(page))
     if cache.max_bytes:
-        cache.put(key, encoded)
+        cache.put(conversation_id, query, encoded)
     return EncodedPage(*encoded)

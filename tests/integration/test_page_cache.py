@@ -167,6 +167,28 @@ async def test_cached_pages_are_the_uncached_bytes(client: Client) -> None:
         assert first.headers["etag"] == second.headers["etag"]
 
 
+async def test_a_worker_drops_the_pages_of_a_conversation_it_writes_to(client: Client) -> None:
+    conversation = await _conversation(client)
+    other = await _conversation(client)
+    url = f"/v1/conversations/{conversation}/messages"
+    cache: PageCache = client.app.state.page_cache
+    for params in ({}, {"limit": 2}):
+        assert (await client.get(url, params=params)).status_code == 200
+    await client.get(f"/v1/conversations/{other}/messages")
+    assert len(cache) == 3
+    appended = await client.post(url, json={"messages": [{"role": "user", "content": "new"}]})
+    assert appended.status_code == 201
+    assert len(cache) == 1  # the other conversation's page stays
+    page = await client.get(url)
+    assert page.json()["items"][-1]["content"] == "new"
+    message_id = page.json()["items"][-1]["id"]
+    assert len(cache) == 2
+    patched = await client.patch(f"{url}/{message_id}", json={"content": "newer"})
+    assert patched.status_code == 200, patched.text
+    assert len(cache) == 1
+    assert (await client.get(url)).json()["items"][-1]["content"] == "newer"
+
+
 async def test_context_windows_are_not_cached_and_carry_no_page_etag(client: Client) -> None:
     conversation = await _conversation(client)
     cache: PageCache = client.app.state.page_cache
