@@ -563,6 +563,7 @@ def write(run: dict[str, Any], out: Path) -> None:
     from bench.observability import section as observability_section
     from bench.page_cache import section as page_cache_section
     from bench.pgbouncer import section as pgbouncer_section
+    from bench.turns import section as turns_section
 
     _plot_throughput(run, out)
     _plot_growth(run, out)
@@ -614,6 +615,7 @@ chatkeep's rate across those runs, relative to the median. They are never assert
 {observability_section(out)}
 {page_cache_section(out)}
 {pgbouncer_section(out)}
+{turns_section(out)}
 ## Memory
 Peak RSS (VmHWM) of each uvicorn worker after all workloads:
 {memory}
