@@ -112,32 +112,15 @@ ON CONFLICT DO NOTHING;
 
 -- name: lock_for_append :one
 -- Lock conversation :conversation_id until the end of the transaction and return the last seq
--- it assigned, the user it belongs to, its version (for If-Match), and its owner's kind ('user'
--- or 'visitor': its quotas apply) and usage, that usage row locked too (all three null for a
--- conversation of neither); nothing when it is missing or outside the caller's scope.
--- Appends to one conversation queue here, which keeps seq gapless and strictly increasing; the
--- rest of the append runs under it. Locks are taken in the order every write takes them (the
--- conversation, then its owner's usage row: the write's triggers update both), and as the
--- usage row stays locked until commit, the append's quota check adds the bytes it inserted to
--- the usage read here instead of reading it again.
-WITH locked AS MATERIALIZED (
-    SELECT c.last_seq, c.user_id, c.visitor_hash, c.version
-    FROM conversations c
-    WHERE c.id = :conversation_id
-      AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
-    FOR UPDATE
-)
-SELECT locked.last_seq, locked.user_id, locked.version,
-       CASE WHEN locked.user_id IS NOT NULL THEN 'user'
-            WHEN locked.visitor_hash IS NOT NULL THEN 'visitor' END AS owner,
-       u.conversations AS owner_conversations, u.bytes AS owner_bytes
-FROM locked
-LEFT JOIN LATERAL (
-    SELECT u.conversations, u.bytes
-    FROM owner_usage u
-    WHERE u.owner = usage_owner(locked.user_id, locked.visitor_hash)
-    FOR UPDATE
-) u ON true;
+-- it assigned, the user it belongs to, whether a user or visitor owns it (its quotas apply) and
+-- its version (for If-Match);
+-- nothing when it is missing or outside the caller's scope. Appends to one conversation queue
+-- here, which keeps seq gapless and strictly increasing; the rest of the append runs under it.
+SELECT last_seq, user_id, usage_owner(user_id, visitor_hash) IS NOT NULL AS owned, version
+FROM conversations c
+WHERE c.id = :conversation_id
+  AND (:caller_trusted::boolean OR c.user_id = :caller_user_id::text OR c.visitor_hash = :caller_visitor_hash::bytea)
+FOR UPDATE;
 
 -- name: claim :one
 -- Move the conversations of the visitor whose session id hashes to :visitor_hash to user

@@ -153,8 +153,7 @@ WHERE conversation_id = :conversation_id
 -- :metadata, :external_ids, :tokens and :statuses are the batch's columns (a null token count
 -- gets the estimate: the trigger messages_estimate_tokens, migrations/0011.context_retention.sql).
 -- Unscoped: only under lock_for_append, which read :last_seq and checked the scope in the same
--- transaction. The last column, batch_bytes, is what the batch adds to its owner's usage (the
--- trigger messages_usage_added adds the same sum: migrations/0007.usage.sql).
+-- transaction.
 WITH inserted AS (
     INSERT INTO messages (conversation_id, seq, id, role, content, topic, metadata, external_id,
                           tokens, status)
@@ -174,7 +173,7 @@ WITH inserted AS (
     WHERE id = :conversation_id
 )
 SELECT id, conversation_id, seq, role, content, topic, metadata, created_at, external_id,
-       tokens, status, sum(message_bytes(content, metadata)) OVER () AS batch_bytes
+       tokens, status
 FROM inserted
 ORDER BY seq;
 

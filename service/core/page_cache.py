@@ -15,9 +15,9 @@ from typing import NamedTuple
 # are read again, which a few large ones (up to CHATKEEP_MAX_PAGE_BYTES each) would push out,
 # and a worker holding large pages both cached and in flight outgrows its memory aim.
 LARGEST_SHARE = 16
-# What an entry costs besides its body: key, tag, the dict's and tuple's bookkeeping. An
-# estimate, so the bound holds for small pages too.
-ENTRY_OVERHEAD = 400
+# What an entry costs besides its body: key, tag, the dict's and tuple's bookkeeping, its place
+# in its conversation's index. An estimate, so the bound holds for small pages too.
+ENTRY_OVERHEAD = 600
 
 
 class CachedPage(NamedTuple):

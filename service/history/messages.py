@@ -201,7 +201,7 @@ async def append(
             )
         final_ids, new_ids, new_messages, stored = _match_stored(ids, batch, found)
         if new_messages:
-            inserted, added_bytes = await messages.append_batch(
+            inserted = await messages.append_batch(
                 conn,
                 conversation_id=conversation_id,
                 last_seq=locked.last_seq,
@@ -222,11 +222,11 @@ async def append(
                 )
                 assert patched is not None  # locked above, in this transaction
                 version = patched.version
-            if locked.usage.owner is not None:
-                # The owner's usage row is locked since lock_for_append, so the owner's
-                # concurrent writes pass this check one at a time, and the insert's trigger
-                # added exactly the batch's bytes to it.
-                after = locked.usage._replace(bytes=locked.usage.bytes + added_bytes)
+            if locked.owned:
+                # After the insert: its triggers counted the exact bytes, and they hold the
+                # owner's usage row until commit, so the owner's concurrent writes pass this
+                # check one at a time.
+                after = await usage_of(conn, conversation_id, principal.scope())
                 check_quota(after, settings, new_conversation=created, grew=True)
     return [stored[message_id] for message_id in final_ids], version
 

@@ -18,7 +18,6 @@ from service.core.revisions import Revision
 from service.core.schemas import Conversation, Erased
 from service.db.pool import Connection
 from service.db.queries import queries
-from service.store.usage import Usage
 
 
 async def insert(
@@ -170,26 +169,20 @@ class Locked(NamedTuple):
     last_seq: int
     # The user it belongs to.
     user_id: str | None
+    # Whether a user or a visitor owns it (its quotas apply).
+    owned: bool
     # Its version before this transaction's writes.
     version: int
-    # Its owner's usage before this transaction's writes (owner None: no quota applies); the
-    # usage row stays locked until commit.
-    usage: Usage
 
 
 async def lock_for_append(
     conn: Connection, *, conversation_id: UUID, scope: Scope
 ) -> Locked | None:
-    """The conversation and its owner's usage, locked to this transaction; None if missing or
-    outside the scope."""
+    """The conversation, locked to this transaction; None if missing or outside the scope."""
     row = await queries().one(
         conn, "conversations.lock_for_append", conversation_id=conversation_id, **scope
     )
-    if row is None:
-        return None
-    last_seq, user_id, version, owner, owner_conversations, owner_bytes = row
-    usage = Usage(owner, owner_conversations or 0, owner_bytes or 0)
-    return Locked(last_seq, user_id, version, usage)
+    return Locked(*row) if row else None
 
 
 async def claim(conn: Connection, *, user_id: str, visitor_hash: bytes) -> tuple[int, list[str]]:

@@ -99,10 +99,9 @@ async def append_batch(
     last_seq: int,
     ids: Sequence[UUID],
     messages: Sequence[NewMessage],
-) -> tuple[list[Message], int]:
-    """Insert ``messages`` with seq last_seq+1... and move the conversation's counters:
-    (the stored messages, the bytes they add to their owner's usage). The caller holds the
-    conversation's lock (lock_for_append) in the same transaction."""
+) -> list[Message]:
+    """Insert ``messages`` with seq last_seq+1... and move the conversation's counters.
+    The caller holds the conversation's lock (lock_for_append) in the same transaction."""
     rows = await queries().many(
         conn,
         "messages.append_batch",
@@ -117,8 +116,7 @@ async def append_batch(
         tokens=[message.tokens for message in messages],
         statuses=[message.status for message in messages],
     )
-    # The first eleven columns are a Message; then the batch's bytes, on every row.
-    return [Message(*row[:11]) for row in rows], rows[0][11]
+    return [Message(*row) for row in rows]
 
 
 async def update(

@@ -187,6 +187,16 @@ async def test_a_worker_drops_the_pages_of_a_conversation_it_writes_to(client: C
     assert patched.status_code == 200, patched.text
     assert len(cache) == 1
     assert (await client.get(url)).json()["items"][-1]["content"] == "newer"
+    reply = await client.post(
+        url, json={"messages": [{"role": "assistant", "content": "", "status": "in_progress"}]}
+    )
+    reply_id = reply.json()["items"][0]["id"]
+    assert (await client.get(url)).status_code == 200
+    assert len(cache) == 2
+    extended = await client.post(f"{url}/{reply_id}/append", json={"content": "streamed"})
+    assert extended.status_code == 200, extended.text
+    assert len(cache) == 1
+    assert (await client.get(url)).json()["items"][-1]["content"] == "streamed"
 
 
 async def test_context_windows_are_not_cached_and_carry_no_page_etag(client: Client) -> None:

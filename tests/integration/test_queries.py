@@ -11,9 +11,7 @@ from service.db.pool import init_connection
 from service.db.queries import load_queries, queries
 from service.db.resources import SQL_DIR
 
-# Columns some queries return after a Struct's: history pages' running byte count and
-# revision, an append's bytes.
-EXTRA_COLUMNS = {"running_bytes", "conversation_version", "conversation_created_at", "batch_bytes"}
+PAGE_EXTRA_COLUMNS = {"running_bytes", "conversation_version", "conversation_created_at"}
 
 
 async def test_runner_refuses_a_query_declared_with_another_command(database_url: str) -> None:
@@ -40,9 +38,10 @@ async def test_every_registered_query_prepares_against_the_migrated_schema(
                 pytest.fail(f"{key} ({query.source}) does not prepare: {exc}")
             columns = tuple(attribute.name for attribute in statement.get_attributes())
             for struct in (Message, Conversation, PromptVersion, PromptSummary):
-                # The stores build Structs from rows by position, the extra columns after.
+                # The stores build Structs from rows by position (history pages carry more
+                # columns after the Message's: their running byte count and the revision).
                 fields = struct.__struct_fields__
-                if set(columns) - EXTRA_COLUMNS == set(fields):
+                if set(columns) - PAGE_EXTRA_COLUMNS == set(fields):
                     assert columns[: len(fields)] == fields, key
     finally:
         await conn.close()

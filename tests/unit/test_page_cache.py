@@ -66,12 +66,22 @@ def test_forgetting_a_conversation_drops_all_its_pages_and_only_its() -> None:
     assert cache.bytes == PageCache.cost(page(1000))
 
 
-def test_eviction_keeps_the_per_conversation_index_true() -> None:
+def _index_is_true(cache: PageCache) -> bool:
+    """Each conversation's queries in the index are exactly its cached entries."""
+    indexed = {(c, q) for c, queries in cache._queries.items() for q in queries}
+    return indexed == set(cache._entries) and all(cache._queries.values())
+
+
+def test_eviction_and_replacement_keep_the_per_conversation_index_true() -> None:
     cache = PageCache(LARGEST_SHARE * PageCache.cost(page(1000)))
-    for n in range(LARGEST_SHARE + 5):
-        cache.put(n % 3, QUERY._replace(size=n + 1), page(1000))
+    for n in range(3 * LARGEST_SHARE):
+        cache.put(n % 3, QUERY._replace(size=n % (LARGEST_SHARE + 2)), page(1000))
+        assert _index_is_true(cache)
+    cache.put(0, QUERY, page(LARGEST_SHARE * 2000))  # too large: not kept
+    assert _index_is_true(cache)
     for conversation in range(3):
         cache.forget(conversation)
+        assert _index_is_true(cache)
     assert len(cache) == 0
     assert cache.bytes == 0
 
