@@ -92,7 +92,7 @@ def targets(baseline: Path | None) -> dict[str, tuple[list[str], dict[str, str],
     found = {
         "cache on": (chatkeep, QUIET, "/health/ready"),
         "cache off": (chatkeep, {**QUIET, "CHATKEEP_PAGE_CACHE_BYTES": "0"}, "/health/ready"),
-        "bare": (servers.bare(WORKERS), {}, "/v1/conversations?user_id=user-0"),
+        "bare": (servers.bare(WORKERS), {}, servers.BARE_READY),
     }
     if baseline is not None:
         # Its `service` package comes first on the path, ahead of the installed one.

@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {"DATABASE_URL": url, "CHATKEEP_LOG_LEVEL": "warning"}
         targets = {
             "chatkeep": (servers.chatkeep(args.workers), "/health/ready"),
-            "bare": (servers.bare(args.workers), "/v1/conversations?user_id=user-0"),
+            "bare": (servers.bare(args.workers), servers.BARE_READY),
         }
         for target, (command, probe) in targets.items():
             print(f"bench: {target}", flush=True)

@@ -104,6 +104,11 @@ def chatkeep(workers: int) -> list[str]:
     return [str(BIN / "chatkeep"), "serve", "--workers", str(workers)]
 
 
+# The bare handler has no health route: a listing answers 200 once its pool is up (user-0 is
+# in every data set; an empty listing answers too).
+BARE_READY = "/v1/conversations?user_id=user-0"
+
+
 def bare(workers: int) -> list[str]:
     return [
         str(BIN / "uvicorn"),

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, list[dict[str, float]]] = {}
         for name, command, probe in (
             ("chatkeep", servers.chatkeep(args.workers), "/health/ready"),
-            ("bare", servers.bare(args.workers), f"/v1/conversations/{ids[0]}/messages"),
+            ("bare", servers.bare(args.workers), servers.BARE_READY),
         ):
             with servers.serving(command, env, probe) as server:
                 results[name] = []
